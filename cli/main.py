@@ -1,0 +1,225 @@
+"""The `tsmamba` command: forecast, fit and predict from CSV or Parquet files.
+
+Exit codes: 0 success, 1 a data or runtime error (one line on stderr, no traceback unless
+--debug), 2 a usage error (unknown option, missing file).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+app = typer.Typer(
+    name="tsmamba",
+    help="Multivariate time-series forecasting with selective state-space models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class FillGaps(str, enum.Enum):
+    interpolate = "interpolate"
+    ffill = "ffill"
+
+
+class KeepDuplicate(str, enum.Enum):
+    first = "first"
+    last = "last"
+
+
+def _model_name(value: str) -> str:
+    from tsmamba.models import model_names
+
+    if value not in model_names():
+        raise typer.BadParameter(f"unknown model {value!r}; available: {', '.join(model_names())}")
+    return value
+
+
+DataArg = Annotated[Optional[Path], typer.Argument(
+    exists=True, dir_okay=False, show_default=False,
+    help="CSV or Parquet file, one column per series and a time column. Omit for demo data.")]
+Horizon = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
+Lookback = Annotated[int, typer.Option(min=1, help="Steps of history each forecast reads.")]
+Model = Annotated[str, typer.Option(callback=_model_name, help="Network: tsm2.")]
+TimeCol = Annotated[Optional[str], typer.Option(help="Time column (detected when omitted).")]
+Freq = Annotated[Optional[str], typer.Option(help="Frequency such as h, 15min, D (inferred when omitted).")]
+Gaps = Annotated[Optional[FillGaps], typer.Option(help="Fill missing timestamps instead of stopping.")]
+Dups = Annotated[Optional[KeepDuplicate], typer.Option(
+    "--drop-duplicates", help="Keep the first or last row of a duplicated timestamp instead of stopping.")]
+Epochs = Annotated[int, typer.Option(min=1, help="Most training epochs.")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Output = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Write the forecast here (.csv or .parquet); stdout CSV when omitted.")]
+PlotPath = Annotated[Optional[Path], typer.Option("--plot", help="Save a forecast plot (PNG).")]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
+
+
+def _warn_line(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _fail(message: str, debug: bool, exc: BaseException) -> None:
+    if debug:
+        raise exc
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _read(path: Optional[Path]):
+    import pandas as pd
+
+    if path is None:
+        from tsmamba.datasets import demo
+
+        return demo()
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix not in (".csv", ".txt", ".tsv"):
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    if frame.shape[1] == 1 and len(frame) and any(s in str(frame.columns[0]) for s in ";|\t"):
+        raise ValueError(f"{path}: only one column was read, named {frame.columns[0]!r}; the "
+                         "file seems to use another delimiter: save it comma-separated")
+    return frame
+
+
+def _write(frame, path: Optional[Path]) -> None:
+    if path is None:
+        frame.to_csv(sys.stdout)
+    elif path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path)
+
+
+def _guarded(debug: bool, source: Optional[Path], action):
+    """Run `action`, turning every error into one line and exit code 1."""
+    import pandas as pd
+
+    from tsmamba.errors import ModelFormatError, TSMambaInputError
+
+    where = f"{source}: " if source is not None else ""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_line
+        try:
+            return action()
+        except (TSMambaInputError, ModelFormatError) as exc:
+            _fail(f"{where}{exc}", debug, exc)
+        except pd.errors.EmptyDataError as exc:
+            _fail(f"{where}the file is empty", debug, exc)
+        except pd.errors.ParserError as exc:
+            _fail(f"{where}cannot be parsed as CSV ({str(exc).strip()})", debug, exc)
+        except OSError as exc:
+            _fail(f"{exc.filename or where}: {exc.strerror or exc}", debug, exc)
+        except Exception as exc:  # noqa: BLE001 - one line for anything else, --debug for more
+            _fail(f"{where}{exc.__class__.__name__}: {exc}", debug, exc)
+
+
+def _forecaster(**kwargs):
+    from tsmamba import TSMambaForecaster
+
+    kwargs["fill_gaps"] = kwargs["fill_gaps"].value if kwargs["fill_gaps"] else None
+    kwargs["drop_duplicates"] = kwargs["drop_duplicates"].value if kwargs["drop_duplicates"] else None
+    return TSMambaForecaster(**kwargs)
+
+
+def _plot(est, frame, forecast, path: Path) -> None:
+    """Plot the forecast after the (validated) history it was made from."""
+    from tsmamba import plot_forecast
+    from tsmamba.data import to_series_frame
+
+    if frame is None:
+        import pandas as pd
+
+        history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
+    else:
+        history = to_series_frame(frame, time_col=est.time_col, freq=est.freq_,
+                                  fill_gaps=est.fill_gaps,
+                                  drop_duplicates=est.drop_duplicates).to_frame()
+    plot_forecast(history, forecast).savefig(path, dpi=110)
+
+
+@app.command()
+def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 96,
+             model: Model = "tsm2", time_col: TimeCol = None, freq: Freq = None,
+             fill_gaps: Gaps = None, drop_duplicates: Dups = None, max_epochs: Epochs = 10,
+             seed: Seed = 0, device: Device = "auto", output: Output = None,
+             plot: PlotPath = None,
+             save_model: Annotated[Optional[Path], typer.Option(help="Also save the fitted model to this directory.")] = None,
+             progress: Progress = True, debug: Debug = False):
+    """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
+
+    def run():
+        frame = _read(data)
+        est = _forecaster(model=model, horizon=horizon, lookback=lookback, time_col=time_col,
+                          freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
+                          max_epochs=max_epochs, random_state=seed, device=device,
+                          progress=progress)
+        result = est.fit(frame).predict()
+        _write(result, output)
+        if plot is not None:
+            _plot(est, frame, result, plot)
+        if save_model is not None:
+            est.save(save_model)
+
+    _guarded(debug, data, run)
+
+
+@app.command()
+def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet file.")],
+        out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
+        horizon: Horizon = 24, lookback: Lookback = 96, model: Model = "tsm2",
+        time_col: TimeCol = None, freq: Freq = None, fill_gaps: Gaps = None,
+        drop_duplicates: Dups = None, max_epochs: Epochs = 10, seed: Seed = 0,
+        device: Device = "auto", progress: Progress = True, debug: Debug = False):
+    """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
+
+    def run():
+        est = _forecaster(model=model, horizon=horizon, lookback=lookback, time_col=time_col,
+                          freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
+                          max_epochs=max_epochs, random_state=seed, device=device,
+                          progress=progress)
+        est.fit(_read(data)).save(out)
+        typer.echo(f"saved {out} ({est.n_epochs_} epochs, best {est.best_epoch_})", err=True)
+
+    _guarded(debug, data, run)
+
+
+@app.command()
+def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written by `tsmamba fit`.")],
+            data: Annotated[Optional[Path], typer.Argument(
+                exists=True, dir_okay=False, show_default=False,
+                help="Recent history to forecast from (default: the end of the training data).")] = None,
+            output: Output = None, plot: PlotPath = None, debug: Debug = False):
+    """Forecast with a saved model, from the end of its training data or of DATA."""
+
+    def run():
+        from tsmamba import TSMambaForecaster
+
+        est = TSMambaForecaster.load(model_dir)
+        frame = _read(data) if data is not None else None
+        result = est.predict(frame)
+        _write(result, output)
+        if plot is not None:
+            _plot(est, frame, result, plot)
+
+    _guarded(debug, data or model_dir, run)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Chunked selective scan in PyTorch with a hand-written backward: the CPU fast path.
+
+The recurrence h_t = dA_t * h_{t-1} + dBu_t is walked one step at a time, but each step is a
+single fused multiply-add over a whole (b, d, n) slab with no autograd graph behind it. All
+other work (discretisation, the C contraction, every gradient reduction) runs vectorised over a
+chunk of `chunk_len` steps. Only chunk-sized (T, b, d, n) buffers exist at any moment; the
+backward stores the state at each chunk start and recomputes the chunk's states from it.
+
+Backward, with G_t = dL/dh_t:
+    G_t      = C_t * dy_t + dA_{t+1} * G_{t+1}          (reverse recurrence)
+    dC_t     = sum_d dy_t * h_t
+    dB_t     = sum_d G_t * dt_t * u_t
+    du_t     = sum_n G_t * B_t * dt_t + D * dy_t
+    ddt_t    = sum_n G_t * (B_t * u_t + A * dA_t * h_{t-1})
+    dA       = sum_{b,t} G_t * dt_t * dA_t * h_{t-1}
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_CHUNK_LEN = 32
+
+
+def _grouped(BC: torch.Tensor) -> torch.Tensor:
+    """(b, n, l) -> (b, 1, n, l); grouped (b, g, n, l) stays."""
+    return BC.unsqueeze(1) if BC.dim() == 3 else BC
+
+
+def _discretise(delta, delta_bias, delta_softplus):
+    dt = delta.float()
+    if delta_bias is not None:
+        dt = dt + delta_bias.float()[:, None]
+    return F.softplus(dt) if delta_softplus else dt  # (b, d, l)
+
+
+def _time_major(x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
+    """(b, g, k, l) -> steps [t0, t1) as a contiguous (T, b, g, k)."""
+    return x[..., t0:t1].permute(3, 0, 1, 2).contiguous()
+
+
+class _Chunk:
+    """One chunk's discretised inputs and states as time-major (T, b, g, n, e) buffers.
+
+    The channel axis e is innermost: every elementwise op then runs over long contiguous rows
+    (e is the model width, n only 16), each step is one contiguous (b, g, n, e) slab, and the
+    contractions over n or e are batched matmuls with no transposing copies.
+    """
+
+    def __init__(self, t0, t1, u, dt, A_t, B, h0):
+        self.u = _time_major(u, t0, t1)  # (T, b, g, e)
+        self.dt = _time_major(dt, t0, t1)  # (T, b, g, e)
+        self.B = _time_major(B, t0, t1)  # (T, b, g, n)
+        self.dA = torch.exp_(self.dt.unsqueeze(3) * A_t)  # (T, b, g, n, e)
+        # dt * B * u, then walked in place into the states h_t = dA_t * h_{t-1} + dt_t B_t u_t.
+        self.H = self.B.unsqueeze(-1) * (self.dt * self.u).unsqueeze(3)  # (T, b, g, n, e)
+        self.H[0].addcmul_(self.dA[0], h0)
+        for t in range(1, self.H.shape[0]):
+            self.H[t].addcmul_(self.dA[t], self.H[t - 1])
+
+
+def _contract_n(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """sum_n X[t,b,g,n,e] V[t,b,g,n] -> (T, b, g, e), as one batched matmul."""
+    T, b, g, n, e = X.shape
+    return torch.bmm(V.reshape(-1, 1, n), X.view(-1, n, e)).view(T, b, g, e)
+
+
+def _contract_e(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """sum_e X[t,b,g,n,e] V[t,b,g,e] -> (T, b, g, n), as one batched matmul."""
+    T, b, g, n, e = X.shape
+    return torch.bmm(X.view(-1, n, e), V.reshape(-1, e, 1)).view(T, b, g, n)
+
+
+def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(T, b, g, k) -> (b, g, k, T)."""
+    return x.permute(1, 2, 3, 0)
+
+
+def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
+    """fp32 views with channels split into (g, e): the g groups of B/C, e channels each."""
+    b, d, l = u.shape
+    Bg, Cg = _grouped(B), _grouped(C)
+    g, n = Bg.shape[1], A.shape[1]
+    e = d // g
+    dt = _discretise(delta, delta_bias, delta_softplus).view(b, g, e, l)
+    u32 = u.float().view(b, g, e, l)
+    A_t = A.float().view(g, e, n).transpose(1, 2).contiguous()  # (g, n, e)
+    return dt, u32, A_t, Bg.float(), Cg.float(), (b, d, l, g, n, e)
+
+
+class SelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_len):
+        with torch.no_grad():
+            dt, u32, A_t, B32, C32, (b, d, l, g, n, e) = _prepare(
+                u, delta, A, B, C, delta_bias, delta_softplus)
+            h = u32.new_zeros(b, g, n, e)
+            y = u32.new_empty(b, g, e, l)
+            starts = []
+            for t0 in range(0, l, chunk_len):
+                t1 = min(t0 + chunk_len, l)
+                starts.append(h)
+                chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h)
+                y[..., t0:t1] = _to_channels_last(_contract_n(chunk.H, _time_major(C32, t0, t1)))
+                h = chunk.H[-1].clone()
+            y = y.view(b, d, l)
+            if D is not None:
+                y = y + D.float()[:, None] * u.float()
+            out = y * F.silu(z.float()) if z is not None else y
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias,
+                              torch.stack(starts) if starts else h.unsqueeze(0))
+        ctx.delta_softplus, ctx.chunk_len = delta_softplus, chunk_len
+        last_state = h.transpose(-1, -2).reshape(b, d, n)  # (b, g, n, e) -> (b, d, n)
+        return out.to(u.dtype), last_state
+
+    @staticmethod
+    def backward(ctx, dout, dlast):
+        u, delta, A, B, C, D, z, delta_bias, starts = ctx.saved_tensors
+        T = ctx.chunk_len
+        dt, u32, A_t, B32, C32, (b, d, l, g, n, e) = _prepare(
+            u, delta, A, B, C, delta_bias, ctx.delta_softplus)
+        dout = dout.float()
+
+        if z is not None:
+            z32 = z.float()
+            sig = torch.sigmoid(z32)
+            dy = dout * z32 * sig  # d(out)/dy = silu(z)
+        else:
+            dy = dout
+        dy = dy.reshape(b, g, e, l)
+
+        du = torch.empty_like(u32)
+        ddt = torch.empty_like(dt)
+        dB = torch.empty_like(B32)
+        dC = torch.empty_like(C32)
+        dA_t = torch.zeros_like(A_t)  # (g, n, e)
+        y_ssm = torch.empty_like(u32) if z is not None else None
+        carry = (dlast.float().view(b, g, e, n).transpose(-1, -2).contiguous()
+                 if dlast is not None else u32.new_zeros(b, g, n, e))
+
+        for k in reversed(range(starts.shape[0])):
+            t0, t1 = k * T, min((k + 1) * T, l)
+            h0 = starts[k]
+            chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h0)
+            H, dA_c = chunk.H, chunk.dA
+            C_c = _time_major(C32, t0, t1)  # (T, b, g, n)
+            dy_c = _time_major(dy, t0, t1)  # (T, b, g, e)
+            if y_ssm is not None:
+                y_ssm[..., t0:t1] = _to_channels_last(_contract_n(H, C_c))
+
+            G = C_c.unsqueeze(-1) * dy_c.unsqueeze(3)  # (T, b, g, n, e)
+            G[-1].add_(carry)
+            for t in range(G.shape[0] - 2, -1, -1):
+                G[t].addcmul_(dA_c[t + 1], G[t + 1])
+            carry = dA_c[0] * G[0]
+
+            dC[..., t0:t1] = _to_channels_last(_contract_e(H, dy_c))
+            GB = _contract_n(G, chunk.B)  # (T, b, g, e)
+            dB[..., t0:t1] = _to_channels_last(_contract_e(G, chunk.dt * chunk.u))
+            du[..., t0:t1] = _to_channels_last(GB * chunk.dt)
+            # W_t = G_t * dA_t * h_{t-1}: the gradient through the decay, built in G's buffer.
+            W = G.mul_(dA_c)
+            W[1:].mul_(H[:-1])
+            W[0].mul_(h0)
+            ddt[..., t0:t1] = _to_channels_last(GB * chunk.u + (W * A_t).sum(3))
+            dA_t += (W * chunk.dt.unsqueeze(3)).sum((0, 1))
+        dA = dA_t.transpose(1, 2)  # (g, e, n)
+
+        du, ddt = du.view(b, d, l), ddt.view(b, d, l)
+        dy = dy.view(b, d, l)
+        dD = None
+        if D is not None:
+            du += D.float()[:, None] * dy
+            dD = (dy * u.float()).sum((0, 2))
+        dz = None
+        if z is not None:
+            y_total = y_ssm.view(b, d, l)
+            if D is not None:
+                y_total = y_total + D.float()[:, None] * u.float()
+            dz = dout * y_total * sig * (1 + z32 * (1 - sig))
+        if ctx.delta_softplus:
+            pre = delta.float() + (delta_bias.float()[:, None] if delta_bias is not None else 0)
+            ddt = ddt * torch.sigmoid(pre)
+        ddelta_bias = ddt.sum((0, 2)) if delta_bias is not None else None
+        if B.dim() == 3:
+            dB, dC = dB.squeeze(1), dC.squeeze(1)
+
+        def cast(grad, like):
+            return None if grad is None or like is None else grad.to(like.dtype)
+
+        return (cast(du, u), cast(ddt, delta), cast(dA.reshape(d, n), A), cast(dB, B), cast(dC, C),
+                cast(dD, D), cast(dz, z), cast(ddelta_bias, delta_bias), None, None)
+
+
+def chunked_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                           delta_softplus=False, return_last_state=False,
+                           chunk_len=DEFAULT_CHUNK_LEN):
+    y, last_state = SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias,
+                                          delta_softplus, chunk_len)
+    return (y, last_state) if return_last_state else y

@@ -1,0 +1,32 @@
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TSMAMBA_DATA_DIR", REPO.parent / "shared" / "data"))
+
+# Small training budgets keep the suite fast; the numbers here are about behaviour, not skill.
+FAST = dict(d_model=16, d_state=4, n_layers=1, max_epochs=2, max_steps_per_epoch=3,
+            batch_size=16, progress=False)
+
+
+def shared_csv(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is not available (set TSMAMBA_DATA_DIR)")
+    return path
+
+
+@pytest.fixture
+def hourly():
+    """A small regular hourly wide frame with a DatetimeIndex."""
+    from tsmamba.datasets import demo
+
+    return demo(n_rows=200, n_series=3)
+
+
+@pytest.fixture
+def etth1_head():
+    return pd.read_csv(shared_csv("ETTh1.csv"), nrows=3000)

@@ -1,0 +1,141 @@
+"""The selective scan's fast paths against the sequential fp32 reference (`naive.py`)."""
+
+import pytest
+import torch
+
+from tsmamba.kernels import selective_scan, selective_state_update
+from tsmamba.kernels.selective_scan import naive_selective_scan, resolve_backend
+
+# One tolerance table: max |fast - ref| / max |ref|, per input dtype.
+TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 2e-2}
+GRAD_NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+
+
+def make_inputs(b, d, n, l, groups, dtype, with_z, with_D, with_bias, positive_dt=False, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape, scale=1.0, dt=dtype, positive=False):
+        x = torch.randn(*shape, generator=g) * scale
+        return (x.abs() if positive else x).to(dt).requires_grad_()
+
+    bc_shape = (b, n, l) if groups is None else (b, groups, n, l)
+    return dict(
+        u=rnd(b, d, l), delta=rnd(b, d, l, scale=0.5, positive=positive_dt),
+        A=(-torch.rand(d, n, generator=g) * 2 - 0.1).requires_grad_(),
+        B=rnd(*bc_shape), C=rnd(*bc_shape),
+        D=rnd(d, dt=torch.float32) if with_D else None,
+        z=rnd(b, d, l) if with_z else None,
+        delta_bias=(rnd(d, scale=0.5, dt=torch.float32, positive=positive_dt)
+                    if with_bias else None))
+
+
+def run(fn, inputs, softplus, **kwargs):
+    for t in inputs.values():
+        if t is not None:
+            t.grad = None
+    y, last = fn(**inputs, delta_softplus=softplus, return_last_state=True, **kwargs)
+    # A loss that weights every output element and the last state differently.
+    w = torch.linspace(-1, 1, y.numel()).view_as(y)
+    (torch.sum(y.float() * w) + torch.sum(last * last)).backward()
+    grads = {k: (v.grad.clone() if v is not None else None) for k, v in inputs.items()}
+    return y.detach(), last.detach(), grads
+
+
+def close(fast, ref, tol):
+    assert fast.dtype == ref.dtype and fast.shape == ref.shape
+    assert torch.isfinite(fast).all()
+    scale = ref.float().abs().max().clamp_min(1e-6)
+    err = (fast.float() - ref.float()).abs().max() / scale
+    assert err <= tol, f"relative error {err:.2e} > {tol:.0e}"
+
+
+CASES = [
+    # (b, d, n, l, groups, with_z, with_D, with_bias, softplus)
+    (2, 5, 16, 1, None, True, True, True, True),
+    (2, 5, 16, 63, None, True, True, True, True),
+    (2, 5, 1, 64, None, False, False, False, False),
+    (1, 6, 16, 65, 3, True, False, True, True),
+    (2, 6, 1, 65, 2, False, True, False, True),
+    (1, 3, 16, 500, None, True, True, True, True),
+    (1, 6, 16, 500, 3, False, True, True, False),
+]
+
+
+def case_id(c):
+    b, d, n, l, g, z, D, bias, sp = c
+    return (f"B{b}-D{d}-N{n}-L{l}-{'G' + str(g) if g else 'ungrouped'}"
+            f"{'-z' if z else ''}{'-D' if D else ''}{'-bias' if bias else ''}{'-softplus' if sp else ''}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_torch_path_matches_naive(case, dtype):
+    b, d, n, l, groups, with_z, with_D, with_bias, softplus = case
+    # Without softplus, dt is used as given: keep it positive so the recurrence decays.
+    inputs = make_inputs(b, d, n, l, groups, dtype, with_z, with_D, with_bias,
+                         positive_dt=not softplus)
+    # The reference runs in fp32 on the same (rounded) inputs.
+    ref_inputs = {k: (v.detach().float().requires_grad_() if v is not None else None)
+                  for k, v in inputs.items()}
+    y, last, grads = run(selective_scan, inputs, softplus, backend="torch")
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, ref_inputs, softplus)
+    tol = TOLERANCE[dtype]
+    assert y.dtype == dtype and last.dtype == torch.float32
+    close(y.float(), y_ref, tol)
+    close(last, last_ref, tol)
+    for name in GRAD_NAMES:
+        if inputs[name] is None:
+            continue
+        assert grads[name].dtype == inputs[name].dtype, name
+        close(grads[name].float(), grads_ref[name], tol * 2)
+
+
+@pytest.mark.parametrize("chunk_len", [1, 7, 64])
+def test_chunk_length_does_not_change_results(chunk_len):
+    from tsmamba.kernels.selective_scan import chunked_selective_scan
+
+    inputs = make_inputs(2, 4, 8, 40, None, torch.float32, True, True, True)
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, inputs, True)
+    y, last, grads = run(chunked_selective_scan, inputs, True, chunk_len=chunk_len)
+    close(y, y_ref, 1e-5)
+    close(last, last_ref, 1e-5)
+    for name in GRAD_NAMES:
+        close(grads[name], grads_ref[name], 2e-5)
+
+
+@pytest.mark.parametrize("groups", [None, 2])
+def test_state_update_stepped_over_a_sequence_equals_the_scan(groups):
+    b, d, n, l = 2, 4, 16, 33
+    inputs = make_inputs(b, d, n, l, groups, torch.float32, True, True, True)
+    x = {k: (v.detach() if v is not None else None) for k, v in inputs.items()}
+    y_scan, last = selective_scan(**x, delta_softplus=True, return_last_state=True)
+    state = torch.zeros(b, d, n)
+    for t in range(l):
+        B_t, C_t = x["B"][..., t], x["C"][..., t]
+        if groups:  # per-channel B/C for a grouped scan: channel i reads group i // (d // g)
+            B_t = B_t.repeat_interleave(d // groups, dim=1)
+            C_t = C_t.repeat_interleave(d // groups, dim=1)
+            state_t = state
+            y_t = torch.stack([selective_state_update(
+                state_t[:, i:i + 1], x["u"][:, i:i + 1, t], x["delta"][:, i:i + 1, t],
+                x["A"][i:i + 1], B_t[:, i], C_t[:, i], x["D"][i:i + 1], x["z"][:, i:i + 1, t],
+                x["delta_bias"][i:i + 1], True)[:, 0] for i in range(d)], dim=1)
+        else:
+            y_t = selective_state_update(state, x["u"][..., t], x["delta"][..., t], x["A"], B_t,
+                                         C_t, x["D"], x["z"][..., t], x["delta_bias"], True)
+        torch.testing.assert_close(y_t, y_scan[..., t], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(state, last, rtol=1e-5, atol=1e-5)
+
+
+def test_dispatch_picks_torch_on_cpu_and_rejects_unknown_backends():
+    assert resolve_backend("auto", torch.device("cpu")) == "torch"
+    with pytest.raises(ValueError, match="unknown selective-scan backend"):
+        resolve_backend("cuda-magic", torch.device("cpu"))
+
+
+def test_bad_shapes_raise_clear_errors():
+    x = make_inputs(1, 4, 2, 5, None, torch.float32, False, False, False)
+    with pytest.raises(ValueError, match="B must be"):
+        selective_scan(x["u"], x["delta"], x["A"], x["B"][:, :1], x["C"])
+    with pytest.raises(ValueError, match="A must be"):
+        selective_scan(x["u"], x["delta"], x["A"][:3], x["B"], x["C"])

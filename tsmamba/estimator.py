@@ -1,0 +1,217 @@
+"""TSMambaForecaster: the scikit-learn-style front door (fit a wide frame, predict a frame).
+
+`__init__` only stores arguments, so `get_params`, `set_params` and `sklearn.clone` work;
+`fit` validates them and the data, trains, and sets attributes ending in `_`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from . import model_io
+from .data import SeriesFrame, SlidingWindows, to_series_frame
+from .errors import TSMambaInputError
+from .models import build_config, build_model, model_names
+from .training import TrainSettings, train
+
+
+def _positive_int(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} "
+                        f"({type(value).__name__})")
+    if value <= 0:
+        raise TSMambaInputError(f"{name} must be a positive integer, got {value}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TSMambaInputError(f"device={device!r} is not a device; use 'auto', 'cpu' or "
+                                "'cuda'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise TSMambaInputError(f"device={device!r} but no CUDA GPU is available; use "
+                                "device='cpu' or 'auto'")
+    return resolved
+
+
+class TSMambaForecaster(BaseEstimator):
+    """Multivariate forecaster: every column of a wide frame is forecast jointly.
+
+    Parameters
+    ----------
+    model : one of `tsmamba.models.model_names()`, the network.
+    horizon, lookback : steps to forecast, and steps of history each forecast reads.
+    d_model, d_state, n_layers, patch_len, stride, dropout : network size (see the model).
+    learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
+        is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
+    val_size : fraction of the rows (the most recent ones) held out for early stopping.
+    time_col, freq : the time axis (detected when None) and its frequency (inferred when None).
+    fill_gaps : None (missing timestamps are an error), "interpolate" or "ffill".
+    drop_duplicates : None (duplicate timestamps are an error), "first" or "last".
+    random_state : seed; the same seed gives identical forecasts on CPU.
+    device : "auto" (CUDA when available), "cpu" or "cuda".
+    progress : show a progress bar on stderr while fitting (only when it is a terminal).
+
+    An unsorted frame is sorted by time with a warning; every other repair is opt-in.
+    """
+
+    def __init__(self, model="tsm2", horizon=24, lookback=96, *, d_model=32, d_state=16,
+                 n_layers=2, patch_len=16, stride=8, dropout=0.1, learning_rate=1e-3,
+                 batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3,
+                 val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
+                 random_state=0, device="auto", progress=True):
+        self.model = model
+        self.horizon = horizon
+        self.lookback = lookback
+        self.d_model = d_model
+        self.d_state = d_state
+        self.n_layers = n_layers
+        self.patch_len = patch_len
+        self.stride = stride
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.max_steps_per_epoch = max_steps_per_epoch
+        self.patience = patience
+        self.val_size = val_size
+        self.time_col = time_col
+        self.freq = freq
+        self.fill_gaps = fill_gaps
+        self.drop_duplicates = drop_duplicates
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    # -- validation ------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.model not in model_names():
+            raise TSMambaInputError(f"unknown model {self.model!r}; available models: "
+                                    f"{model_names()}")
+        for name in ("horizon", "lookback", "d_model", "d_state", "n_layers", "patch_len",
+                     "stride", "batch_size", "max_epochs", "patience"):
+            _positive_int(name, getattr(self, name))
+        _positive_int("max_steps_per_epoch", self.max_steps_per_epoch, allow_none=True)
+        if not 0.0 <= self.val_size < 1.0:
+            raise TSMambaInputError(f"val_size must be in [0, 1), got {self.val_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TSMambaInputError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.learning_rate > 0:
+            raise TSMambaInputError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    def _frame(self, df, min_rows: int, reason: str, freq) -> SeriesFrame:
+        return to_series_frame(df, time_col=self.time_col, freq=freq, fill_gaps=self.fill_gaps,
+                               drop_duplicates=self.drop_duplicates, min_rows=min_rows,
+                               min_rows_reason=reason)
+
+    def _split(self, n_rows: int) -> int:
+        """Row where validation targets start; n_rows when there is no validation split."""
+        n_val = int(round(self.val_size * n_rows))
+        if n_val == 0:
+            return n_rows
+        if n_val < self.horizon or n_rows - n_val < self.lookback + self.horizon:
+            warnings.warn(f"{n_rows} rows are too few for a validation split of val_size="
+                          f"{self.val_size} (lookback {self.lookback}, horizon {self.horizon}); "
+                          "training without early stopping", stacklevel=3)
+            return n_rows
+        return n_rows - n_val
+
+    # -- scikit-learn API ------------------------------------------------------------------
+    def fit(self, df, y=None):
+        """Validate `df` (a wide frame), train the network, and return self."""
+        self._check_params()
+        device = resolve_device(self.device)
+        need = self.lookback + self.horizon
+        frame = self._frame(df, need, f" (lookback {self.lookback} + horizon {self.horizon})",
+                            self.freq)
+        n_rows, n_series = frame.values.shape
+        train_stop = self._split(n_rows)
+        scaler = StandardScaler().fit(frame.values[:train_stop])
+        scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
+        train_windows = SlidingWindows(scaled, self.lookback, self.horizon, 0, train_stop)
+        val_windows = (SlidingWindows(scaled, self.lookback, self.horizon,
+                                      train_stop - self.lookback, n_rows)
+                       if train_stop < n_rows else None)
+
+        config = build_config(self.model, n_series=n_series, **self.get_params())
+        fork = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=fork):
+            torch.manual_seed(self.random_state)
+            network = build_model(self.model, config).to(device)
+            generator = torch.Generator().manual_seed(self.random_state)
+            settings = TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
+                                     self.max_steps_per_epoch, self.patience, self.progress)
+            result = train(network, train_windows, val_windows, settings, device, generator)
+
+        self.model_ = network
+        self.config_ = config
+        self.scaler_ = scaler
+        self.columns_ = list(frame.columns)
+        self.n_features_in_ = n_series
+        self.freq_ = frame.freq
+        self.history_ = frame.values[-self.lookback:].copy()  # (lookback, m), original units
+        self.history_index_ = frame.index[-self.lookback:]
+        self.best_epoch_ = result.best_epoch
+        self.n_epochs_ = result.epochs_run
+        self.training_log_ = result.log
+        self.device_ = str(device)
+        return self
+
+    def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex]:
+        frame = self._frame(df, self.lookback, f" (the lookback of {self.lookback})",
+                            self.freq_)
+        missing = [c for c in self.columns_ if c not in frame.columns]
+        unseen = [c for c in frame.columns if c not in self.columns_]
+        if missing or unseen:
+            raise TSMambaInputError(
+                f"the columns differ from those seen in fit: missing {missing}, not seen in "
+                f"fit {unseen}; pass exactly the fitted columns {self.columns_}")
+        order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
+        return frame.values[-self.lookback:, order], frame.index[-self.lookback:]
+
+    def predict(self, df=None) -> pd.DataFrame:
+        """Forecast `horizon` steps after the training data, or after the end of `df`.
+
+        Returns a frame of horizon rows x the fitted columns, in the data's units, indexed by
+        the timestamps that follow the history.
+        """
+        check_is_fitted(self, "model_")
+        if df is None:
+            history, index = self.history_, self.history_index_
+        else:
+            history, index = self._history_from(df)
+        scaled = self.scaler_.transform(history).astype(np.float32)  # (lookback, m)
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        with torch.no_grad():
+            x = torch.from_numpy(scaled).unsqueeze(0).to(device)  # (1, lookback, m)
+            forecast = self.model_(x)[0].cpu().numpy()  # (horizon, m)
+        values = self.scaler_.inverse_transform(forecast.astype(np.float64))
+        future = pd.date_range(index[-1] + self.freq_, periods=self.horizon, freq=self.freq_,
+                               name=index.name)
+        return pd.DataFrame(values, index=future, columns=self.columns_)
+
+    # -- model files -------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the fitted forecaster to directory `path` (safetensors + JSON, atomically)."""
+        check_is_fitted(self, "model_")
+        model_io.save(self, path)
+
+    @classmethod
+    def load(cls, path, device="cpu") -> TSMambaForecaster:
+        """Read a forecaster written by `save`; a damaged or foreign directory raises
+        `ModelFormatError`."""
+        return model_io.load(cls, path, device)

@@ -1,0 +1,215 @@
+"""Model files: a directory of safetensors and JSON, checked by a sha256 manifest.
+
+    weights.safetensors   the network's tensors
+    history.safetensors   the last `lookback` rows seen in fit (what predict() starts from)
+    config.json           estimator parameters and the model config
+    state.json            columns, frequency, history timestamps, scaler statistics
+    manifest.json         format name and version, package version, sha256 of every file;
+                          written last, so a directory without it was never completely saved
+
+Nothing here unpickles: safetensors and JSON cannot carry code. A save writes into a
+temporary directory beside the target and renames it into place, so an earlier model at the
+same path stays intact until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pandas.tseries.frequencies import to_offset
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from sklearn.preprocessing import StandardScaler
+
+from .errors import ModelFormatError
+from .models import MODELS, build_model
+
+FORMAT = "tsmamba-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FILES = ("weights.safetensors", "history.safetensors", "config.json", "state.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_safe(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "freqstr", str(value))  # a pandas offset given as freq=
+
+
+def _write_json(path: Path, payload) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _write_all(estimator, folder: Path) -> None:
+    state_dict = {k: v.detach().cpu().contiguous() for k, v in estimator.model_.state_dict().items()}
+    save_file(state_dict, str(folder / "weights.safetensors"))
+    save_file({"history": torch.from_numpy(np.ascontiguousarray(estimator.history_))},
+              str(folder / "history.safetensors"))
+    params = {k: _json_safe(v) for k, v in estimator.get_params().items()}
+    _write_json(folder / "config.json", {"params": params,
+                                          "model_config": dataclasses.asdict(estimator.config_)})
+    index = estimator.history_index_
+    _write_json(folder / "state.json", {
+        "columns": estimator.columns_,
+        "freq": estimator.freq_.freqstr,
+        # int64 nanoseconds (UTC when tz-aware) and the zone name round-trip exactly.
+        "history_index_ns": [int(v) for v in index.as_unit("ns").asi8],
+        "history_index_tz": str(index.tz) if index.tz is not None else None,
+        "history_index_name": index.name,
+        "scaler_mean": estimator.scaler_.mean_.tolist(),
+        "scaler_scale": estimator.scaler_.scale_.tolist(),
+        "best_epoch": estimator.best_epoch_,
+        "n_epochs": estimator.n_epochs_,
+        "training_log": estimator.training_log_,
+    })
+    _write_json(folder / MANIFEST, {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": _package_version(),
+        "files": {name: _sha256(folder / name) for name in FILES},
+    })
+
+
+def save(estimator, path) -> None:
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ModelFormatError(f"{target} is a file; a model is saved as a directory: choose "
+                               "another path")
+    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
+        raise ModelFormatError(f"{target} is a non-empty directory that is not a tsmamba model;"
+                               " refusing to replace it: choose another path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    try:
+        _write_all(estimator, staging)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rename(target, retired / "model")
+            os.rename(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _read_json(folder: Path, name: str):
+    try:
+        with open(folder / name, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{folder / name} is not valid JSON ({exc.__class__.__name__}); "
+                               "the model directory is corrupt or not a tsmamba model") from None
+
+
+def _verified_manifest(folder: Path) -> dict:
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is a file, not a model directory"
+        raise ModelFormatError(f"{folder} {what}; pass the directory written by save()")
+    if not (folder / MANIFEST).is_file():
+        raise ModelFormatError(f"{folder} has no {MANIFEST}: it is not a tsmamba model, or its "
+                               "save did not complete")
+    manifest = _read_json(folder, MANIFEST)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFormatError(f"{folder / MANIFEST} is not a tsmamba model manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFormatError(
+            f"{folder} has model format version {version!r}, written by tsmamba "
+            f"{manifest.get('package_version')}; this tsmamba ({_package_version()}) reads "
+            f"format version {FORMAT_VERSION}: upgrade tsmamba to load it")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) != set(FILES):
+        raise ModelFormatError(f"{folder / MANIFEST} does not list the model's files {FILES}")
+    for name, expected in files.items():
+        if not (folder / name).is_file():
+            raise ModelFormatError(f"{folder / name} is missing; the model is incomplete")
+        if _sha256(folder / name) != expected:
+            raise ModelFormatError(f"{folder / name} does not match its checksum in {MANIFEST}; "
+                                   "the file is corrupt or was replaced")
+    return manifest
+
+
+def _load_tensors(path: Path) -> dict:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def load(cls, path, device="cpu"):
+    folder = Path(path)
+    _verified_manifest(folder)
+    config_json = _read_json(folder, "config.json")
+    state = _read_json(folder, "state.json")
+    try:
+        params = config_json["params"]
+        config_cls, _ = MODELS[params["model"]]
+        config = config_cls(**config_json["model_config"])
+        estimator = cls(**params)
+        network = build_model(params["model"], config)
+        tensors = _load_tensors(folder / "weights.safetensors")
+        expected_keys = set(network.state_dict())
+        missing, unexpected = sorted(expected_keys - set(tensors)), sorted(set(tensors) - expected_keys)
+        if missing or unexpected:
+            raise ModelFormatError(f"{folder / 'weights.safetensors'} does not fit the model: "
+                                   f"missing tensors {missing[:5]}, unexpected {unexpected[:5]}")
+        network.load_state_dict(tensors)
+        history = _load_tensors(folder / "history.safetensors")["history"].numpy()
+        scaler = StandardScaler()
+        scaler.mean_ = np.asarray(state["scaler_mean"], dtype=np.float64)
+        scaler.scale_ = np.asarray(state["scaler_scale"], dtype=np.float64)
+        scaler.var_ = scaler.scale_ ** 2
+        scaler.n_features_in_ = len(state["columns"])
+        scaler.n_samples_seen_ = 0
+        index = pd.to_datetime(np.asarray(state["history_index_ns"], dtype=np.int64), unit="ns",
+                               utc=state["history_index_tz"] is not None)
+        if state["history_index_tz"] is not None:
+            index = index.tz_convert(state["history_index_tz"])
+        index = pd.DatetimeIndex(index, name=state["history_index_name"])
+        freq = to_offset(state["freq"])
+    except ModelFormatError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFormatError(f"{folder} holds an inconsistent model ({exc.__class__.__name__}: "
+                               f"{exc})") from None
+    estimator.model_ = network.to(device).eval()
+    estimator.config_ = config
+    estimator.scaler_ = scaler
+    estimator.columns_ = list(state["columns"])
+    estimator.n_features_in_ = len(estimator.columns_)
+    estimator.freq_ = freq
+    estimator.history_ = history
+    estimator.history_index_ = index
+    estimator.best_epoch_ = state["best_epoch"]
+    estimator.n_epochs_ = state["n_epochs"]
+    estimator.training_log_ = state["training_log"]
+    estimator.device_ = str(device)
+    return estimator
