@@ -12,6 +12,11 @@ FAST = dict(d_model=16, d_state=4, n_layers=1, max_epochs=2, max_steps_per_epoch
             batch_size=16, progress=False)
 
 
+@pytest.fixture(scope="session")
+def fast():
+    return dict(FAST)
+
+
 def shared_csv(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():
@@ -30,3 +35,13 @@ def hourly():
 @pytest.fixture
 def etth1_head():
     return pd.read_csv(shared_csv("ETTh1.csv"), nrows=3000)
+
+
+@pytest.fixture
+def weather_slice(tmp_path):
+    """Rows of weather.csv around its duplicate timestamp (2020-05-12 06:00) and its 100-minute
+    gap (after 2020-05-29 09:30), byte-for-byte, so CLI tests stay quick."""
+    lines = shared_csv("weather.csv").read_bytes().splitlines(keepends=True)
+    path = tmp_path / "weather_slice.csv"
+    path.write_bytes(b"".join([lines[0], *lines[18800:21800]]))
+    return path

@@ -191,7 +191,9 @@ def _resolve_freq(times: pd.DatetimeIndex, freq) -> pd.DateOffset:
                         f"{times[1]}, closer than one step; check the freq or the timestamps")
         return offset
     if len(times) >= 3:
-        inferred = pd.infer_freq(times)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas 3 announces a change of return type
+            inferred = pd.infer_freq(times)
         if inferred is not None:
             return to_offset(inferred)
         # Not regular: regular but for gaps if every step is a multiple of the usual step.

@@ -82,6 +82,7 @@ def _write_all(estimator, folder: Path) -> None:
         "history_index_ns": [int(v) for v in index.as_unit("ns").asi8],
         "history_index_tz": str(index.tz) if index.tz is not None else None,
         "history_index_name": index.name,
+        "history_index_unit": index.unit,
         "scaler_mean": estimator.scaler_.mean_.tolist(),
         "scaler_scale": estimator.scaler_.scale_.tolist(),
         "best_epoch": estimator.best_epoch_,
@@ -193,7 +194,8 @@ def load(cls, path, device="cpu"):
                                utc=state["history_index_tz"] is not None)
         if state["history_index_tz"] is not None:
             index = index.tz_convert(state["history_index_tz"])
-        index = pd.DatetimeIndex(index, name=state["history_index_name"])
+        index = pd.DatetimeIndex(index, name=state["history_index_name"]).as_unit(
+            state["history_index_unit"])
         freq = to_offset(state["freq"])
     except ModelFormatError:
         raise

@@ -1,0 +1,106 @@
+"""The `tsmamba` command through typer's test runner."""
+
+import io
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tsmamba.cli.main import app
+
+FAST_ARGS = ["--max-epochs", "1", "--no-progress"]
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    from tsmamba.datasets import demo
+
+    path = tmp_path / "small.csv"
+    demo(n_rows=160, n_series=2).to_csv(path)
+    return path
+
+
+def test_forecast_demo_data_to_stdout(runner, monkeypatch):
+    # The demo command with a smaller network keeps this test quick; defaults are covered by
+    # the README command.
+    import tsmamba.cli.main as cli
+
+    original = cli._forecaster
+    monkeypatch.setattr(cli, "_forecaster", lambda **kw: original(**kw).set_params(
+        d_model=8, d_state=4, n_layers=1, max_steps_per_epoch=2))
+    result = runner.invoke(app, ["forecast", "--horizon", "5", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    forecast = pd.read_csv(io.StringIO(result.stdout), index_col=0)
+    assert forecast.shape == (5, 5)
+
+
+def test_forecast_file_to_csv_parquet_and_plot(runner, small_csv, tmp_path):
+    out, plot = tmp_path / "f.parquet", tmp_path / "f.png"
+    result = runner.invoke(app, ["forecast", str(small_csv), "--horizon", "3", "--lookback", "24",
+                                 "-o", str(out), "--plot", str(plot), *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out).shape == (3, 2)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fit_then_predict_round_trip(runner, small_csv, tmp_path):
+    model = tmp_path / "model"
+    result = runner.invoke(app, ["fit", str(small_csv), "--out", str(model), "--horizon", "3",
+                                 "--lookback", "24", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    first = runner.invoke(app, ["predict", str(model)])
+    again = runner.invoke(app, ["predict", str(model), "-o", str(tmp_path / "p.csv")])
+    assert first.exit_code == 0 and again.exit_code == 0
+    assert pd.read_csv(io.StringIO(first.stdout), index_col=0).shape == (3, 2)
+    assert (tmp_path / "p.csv").read_text() == first.stdout
+    with_history = runner.invoke(app, ["predict", str(model), str(small_csv)])
+    assert with_history.exit_code == 0, with_history.output
+
+
+def test_usage_errors_exit_2(runner, tmp_path):
+    assert runner.invoke(app, ["forecast", str(tmp_path / "missing.csv")]).exit_code == 2
+    assert runner.invoke(app, ["forecast", "--horizon", "zero"]).exit_code == 2
+    result = runner.invoke(app, ["forecast", "--model", "prophet"])
+    assert result.exit_code == 2 and "available" in result.output
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "the file is empty"),
+    ("date;a;b\n2024-01-01;1;2\n2024-01-02;1;2\n", "another delimiter"),
+    ("a,b\n1,2\n3,4\n", "no time axis found"),
+])
+def test_bad_files_exit_1_with_one_line_naming_the_file(runner, tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    result = runner.invoke(app, ["forecast", str(path), *FAST_ARGS])
+    assert result.exit_code == 1
+    assert message in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_exception(runner, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b\n1,2\n")
+    result = runner.invoke(app, ["forecast", str(path), "--debug"])
+    assert result.exit_code == 1 and result.exception is not None
+
+
+def test_weather_stops_on_duplicate_and_gap_and_succeeds_with_repairs(runner, weather_slice):
+    path = weather_slice
+    stopped = runner.invoke(app, ["forecast", str(path), "--horizon", "3", *FAST_ARGS])
+    assert stopped.exit_code == 1
+    assert "duplicate timestamp" in stopped.stderr and "2020-05-12 06:00:00" in stopped.stderr
+    still = runner.invoke(app, ["forecast", str(path), "--horizon", "3",
+                                "--drop-duplicates", "first", *FAST_ARGS])
+    assert still.exit_code == 1
+    assert "9 missing timestamp" in still.stderr and "2020-05-29 09:30:00" in still.stderr
+    repaired = runner.invoke(app, ["forecast", str(path), "--horizon", "3", "--drop-duplicates",
+                                   "first", "--fill-gaps", "interpolate", *FAST_ARGS])
+    assert repaired.exit_code == 0, repaired.output
+    assert "filled 9 missing" in repaired.stderr
+    assert pd.read_csv(io.StringIO(repaired.stdout), index_col=0).shape == (3, 21)

@@ -1,0 +1,104 @@
+"""The scikit-learn contract and forecasting behaviour of TSMambaForecaster."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from tsmamba import TSMambaForecaster, TSMambaInputError
+
+
+def test_init_only_stores_and_params_round_trip():
+    est = TSMambaForecaster(horizon=7, lookback=30, d_model=8)
+    assert est.get_params()["horizon"] == 7
+    est.set_params(horizon=9)
+    assert est.horizon == 9
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and twin is not est
+    # Invalid values are stored as given and reported by fit, as scikit-learn does.
+    TSMambaForecaster(horizon=-1)
+
+
+def test_predict_and_save_before_fit_raise_not_fitted(tmp_path):
+    with pytest.raises(NotFittedError):
+        TSMambaForecaster().predict()
+    with pytest.raises(NotFittedError):
+        TSMambaForecaster().save(tmp_path / "m")
+
+
+def test_fit_returns_self_and_sets_fitted_attributes(hourly, fast):
+    est = TSMambaForecaster(horizon=5, lookback=24, **fast)
+    assert est.fit(hourly) is est
+    for name in ("model_", "scaler_", "columns_", "freq_", "history_", "history_index_",
+                 "n_epochs_", "best_epoch_", "training_log_"):
+        assert hasattr(est, name), name
+    assert est.columns_ == list(hourly.columns) and est.n_features_in_ == 3
+
+
+def test_predict_is_horizon_rows_indexed_after_the_data_in_original_units(hourly, fast):
+    est = TSMambaForecaster(horizon=5, lookback=24, **fast).fit(hourly)
+    forecast = est.predict()
+    assert forecast.shape == (5, 3) and list(forecast.columns) == list(hourly.columns)
+    expected = pd.date_range(hourly.index[-1] + pd.Timedelta(hours=1), periods=5, freq="h")
+    pd.testing.assert_index_equal(forecast.index, expected, check_names=False)
+    assert np.isfinite(forecast.values).all()
+    # Original units: the forecast sits near the data's level, not near 0 +- 1.
+    assert np.all(np.abs(forecast.mean() - hourly.mean()) < 3 * hourly.std())
+
+
+def test_predict_from_a_given_history_accepts_reordered_columns(hourly, fast):
+    est = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(hourly.iloc[:150])
+    recent = hourly.iloc[150:]
+    forecast = est.predict(recent)
+    assert forecast.index[0] == recent.index[-1] + pd.Timedelta(hours=1)
+    shuffled = recent[list(reversed(recent.columns))]
+    pd.testing.assert_frame_equal(est.predict(shuffled), forecast)
+
+
+def test_predict_history_problems(hourly, fast):
+    est = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(hourly)
+    with pytest.raises(TSMambaInputError, match=r"has 10 rows but needs at least 24"):
+        est.predict(hourly.iloc[-10:])
+    with pytest.raises(TSMambaInputError, match=r"missing \['series_2'\]"):
+        est.predict(hourly.drop(columns="series_2"))
+    with pytest.raises(TSMambaInputError, match=r"not seen in fit \['extra'\]"):
+        est.predict(hourly.assign(extra=1.0))
+
+
+def test_same_random_state_gives_identical_forecasts(hourly, fast):
+    a = TSMambaForecaster(horizon=4, lookback=24, random_state=3, **fast).fit(hourly).predict()
+    b = TSMambaForecaster(horizon=4, lookback=24, random_state=3, **fast).fit(hourly).predict()
+    c = TSMambaForecaster(horizon=4, lookback=24, random_state=4, **fast).fit(hourly).predict()
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a.values, c.values)
+
+
+@pytest.mark.parametrize("name, value, error", [
+    ("horizon", 0, TSMambaInputError), ("horizon", -3, TSMambaInputError),
+    ("horizon", 2.5, TypeError), ("lookback", "96", TypeError),
+    ("model", "prophet", TSMambaInputError), ("val_size", 1.5, TSMambaInputError)])
+def test_bad_parameters_are_reported_by_fit(hourly, name, value, error, fast):
+    with pytest.raises(error, match=name if name != "model" else "available models"):
+        TSMambaForecaster(**{**fast, name: value}).fit(hourly)
+
+
+def test_too_few_rows_names_lookback_and_horizon(hourly, fast):
+    with pytest.raises(TSMambaInputError, match=r"has 50 rows but needs at least 124 \(lookback 100 \+ horizon 24\)"):
+        TSMambaForecaster(horizon=24, lookback=100, **fast).fit(hourly.iloc[:50])
+
+
+def test_training_improves_on_the_untrained_model(hourly):
+    est = TSMambaForecaster(horizon=6, lookback=48, d_model=16, max_epochs=4,
+                            max_steps_per_epoch=10, progress=False).fit(hourly)
+    log = est.training_log_
+    assert log[est.best_epoch_ - 1]["val_loss"] < log[0]["train_loss"]
+
+
+def test_etth1_head_forecasts_24_hours_of_7_columns(etth1_head, fast):
+    est = TSMambaForecaster(horizon=24, lookback=96, **fast).fit(etth1_head)
+    forecast = est.predict()
+    assert forecast.shape == (24, 7)
+    last = pd.Timestamp(etth1_head["date"].iloc[-1])
+    assert forecast.index[0] == last + pd.Timedelta(hours=1)
+    assert (forecast.index[1:] - forecast.index[:-1] == pd.Timedelta(hours=1)).all()

@@ -1,0 +1,124 @@
+"""Model files: exact round trip, no code execution, clear errors for damaged directories."""
+
+import json
+import pickle
+
+import pandas as pd
+import pytest
+
+from tsmamba import ModelFormatError, TSMambaForecaster
+from tsmamba.model_io import FILES, MANIFEST
+
+
+@pytest.fixture(scope="module")
+def fitted(fast):
+    from tsmamba.datasets import demo
+
+    return TSMambaForecaster(horizon=4, lookback=24, **fast).fit(demo(n_rows=150, n_series=2))
+
+
+def test_save_load_predict_is_bit_identical(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(), fitted.predict(), check_exact=True)
+    assert loaded.get_params() == fitted.get_params()
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(FILES + (MANIFEST,))
+
+
+def test_time_zone_survives_the_round_trip(tmp_path, fast):
+    from tsmamba.datasets import demo
+
+    df = demo(n_rows=120, n_series=2).tz_localize("America/New_York")
+    est = TSMambaForecaster(horizon=3, lookback=24, **fast).fit(df)
+    est.save(tmp_path / "m")
+    forecast = TSMambaForecaster.load(tmp_path / "m").predict()
+    assert str(forecast.index.tz) == "America/New_York"
+    pd.testing.assert_frame_equal(forecast, est.predict())
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("victim", list(FILES) + [MANIFEST, None])
+def test_a_pickle_payload_never_runs(fitted, tmp_path, victim):
+    marker = tmp_path / "pwned"
+    blob = pickle.dumps(_Payload(str(marker)))
+    target = tmp_path / "m"
+    if victim is None:  # the pickle given as the model path itself
+        target = tmp_path / "model.pkl"
+        target.write_bytes(blob)
+    else:
+        fitted.save(target)
+        (target / victim).write_bytes(blob)
+    with pytest.raises(ModelFormatError):
+        TSMambaForecaster.load(target)
+    assert not marker.exists()
+
+
+def test_missing_corrupt_and_newer_files_are_clear_errors(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "history.safetensors").unlink()
+    with pytest.raises(ModelFormatError, match="history.safetensors is missing"):
+        TSMambaForecaster.load(tmp_path / "m")
+
+    fitted.save(tmp_path / "c")
+    weights = tmp_path / "c" / "weights.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(ModelFormatError, match="does not match its checksum"):
+        TSMambaForecaster.load(tmp_path / "c")
+
+    fitted.save(tmp_path / "v")
+    manifest = json.loads((tmp_path / "v" / MANIFEST).read_text())
+    manifest.update(format_version=99, package_version="9.0")
+    (tmp_path / "v" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelFormatError, match=r"version 99, written by tsmamba 9.0.*reads format version 1"):
+        TSMambaForecaster.load(tmp_path / "v")
+
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        TSMambaForecaster.load(tmp_path / "nowhere")
+
+
+def test_saving_over_a_model_replaces_it_and_leaves_no_temporaries(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    TSMambaForecaster.load(tmp_path / "m")
+
+
+def test_save_refuses_to_replace_a_foreign_directory(fitted, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    with pytest.raises(ModelFormatError, match="not a tsmamba model; refusing"):
+        fitted.save(tmp_path / "docs")
+    assert (tmp_path / "docs" / "notes.txt").read_text() == "keep me"
+
+
+def test_package_never_loads_pickles():
+    """Static check: no pickle-based loading or eval/exec anywhere in the installed package."""
+    import re
+    from pathlib import Path
+
+    import tsmamba
+
+    roots = [Path(tsmamba.__file__).parent]
+    import tsmamba.cli
+    import tsmamba.datasets
+    import tsmamba.kernels
+
+    roots += [Path(m.__file__).parent for m in (tsmamba.kernels, tsmamba.datasets, tsmamba.cli)]
+    banned = re.compile(r"pickle\.loads?\(|joblib\.load\(|allow_pickle=True|(?<![.\w])(?:eval|exec)\(")
+    torch_load = re.compile(r"torch\.load\((?![^)]*weights_only=True)")
+    offenders = []
+    for root in roots:
+        for path in root.rglob("*.py"):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if banned.search(line) or torch_load.search(line):
+                    offenders.append(f"{path}:{number}: {line.strip()}")
+    assert not offenders
