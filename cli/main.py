@@ -217,6 +217,46 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
     _guarded(debug, data or model_dir, run)
 
 
+bench_app = typer.Typer(help="Check and time the kernels.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("scan")
+def bench_scan(
+        device: Annotated[str, typer.Option(help="cuda or cpu (default: cuda when available).")] = "auto",
+        size: Annotated[Optional[list[str]], typer.Option(
+            help="b,d,n,l (repeatable); default: the three sizes of BENCHMARKS.md.")] = None,
+        dtype: Annotated[Optional[list[str]], typer.Option(help="float32 and/or bfloat16.")] = None,
+        skip: Annotated[Optional[list[str]], typer.Option(help="Backends to leave out.")] = None,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write rows as JSON lines.")] = None):
+    """Check every selective-scan backend against the reference, then time forward and
+    forward + backward (median ms)."""
+    import json
+
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from tsmamba.kernels.selective_scan import benchmark
+
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    sizes = [tuple(int(v) for v in s.split(",")) for s in size] if size else benchmark.PAPER_SIZES
+    dtypes = [getattr(torch, d) for d in (dtype or ["float32", "bfloat16"])]
+    table = Table(title=f"selective scan on {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}")
+    for column in ("backend", "dtype", "b x d x n x l", "max rel err", "fwd ms", "fwd+bwd ms"):
+        table.add_column(column)
+    rows = []
+    for row in benchmark.run(sizes, dtypes, dev, skip=skip or ()):
+        rows.append(row)
+        table.add_row(row["backend"], row["dtype"], row["size"], f"{row['max_rel_err']:.1e}",
+                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}")
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    Console().print(table)
+    if json_out is not None:
+        json_out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def main() -> None:
     app()
 

@@ -1,6 +1,13 @@
 import os
 from pathlib import Path
 
+import torch
+
+# Without a GPU the Triton kernels run under Triton's interpreter on CPU tensors; the variable
+# must be set before the kernel module is first imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 import pandas as pd
 import pytest
 

@@ -6,7 +6,9 @@ import torch
 from tsmamba.kernels import selective_scan, selective_state_update
 from tsmamba.kernels.selective_scan import naive_selective_scan, resolve_backend
 
-# One tolerance table: max |fast - ref| / max |ref|, per input dtype.
+# One tolerance table: max |fast - ref| / max(max |ref|, 1), per input dtype. The floor of 1
+# makes it absolute for quantities whose reference is ~0 (dA at L = 1 is exactly 0, and the
+# kernels' rounding leaves ~1e-7 there).
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 2e-2}
 GRAD_NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
 
@@ -35,18 +37,18 @@ def run(fn, inputs, softplus, **kwargs):
             t.grad = None
     y, last = fn(**inputs, delta_softplus=softplus, return_last_state=True, **kwargs)
     # A loss that weights every output element and the last state differently.
-    w = torch.linspace(-1, 1, y.numel()).view_as(y)
+    w = torch.linspace(-1, 1, y.numel(), device=y.device).view_as(y)
     (torch.sum(y.float() * w) + torch.sum(last * last)).backward()
     grads = {k: (v.grad.clone() if v is not None else None) for k, v in inputs.items()}
     return y.detach(), last.detach(), grads
 
 
-def close(fast, ref, tol):
-    assert fast.dtype == ref.dtype and fast.shape == ref.shape
-    assert torch.isfinite(fast).all()
-    scale = ref.float().abs().max().clamp_min(1e-6)
+def close(fast, ref, tol, name=""):
+    assert fast.dtype == ref.dtype and fast.shape == ref.shape, name
+    assert torch.isfinite(fast).all(), f"{name}: non-finite (unwritten?) elements"
+    scale = ref.float().abs().max().clamp_min(1.0)
     err = (fast.float() - ref.float()).abs().max() / scale
-    assert err <= tol, f"relative error {err:.2e} > {tol:.0e}"
+    assert err <= tol, f"{name}: relative error {err:.2e} > {tol:.0e}"
 
 
 CASES = [
@@ -87,7 +89,7 @@ def test_torch_path_matches_naive(case, dtype):
         if inputs[name] is None:
             continue
         assert grads[name].dtype == inputs[name].dtype, name
-        close(grads[name].float(), grads_ref[name], tol * 2)
+        close(grads[name].float(), grads_ref[name], tol * 2, f"d{name}")
 
 
 @pytest.mark.parametrize("chunk_len", [1, 7, 64])
@@ -100,7 +102,7 @@ def test_chunk_length_does_not_change_results(chunk_len):
     close(y, y_ref, 1e-5)
     close(last, last_ref, 1e-5)
     for name in GRAD_NAMES:
-        close(grads[name], grads_ref[name], 2e-5)
+        close(grads[name], grads_ref[name], 2e-5, f"d{name}")
 
 
 @pytest.mark.parametrize("groups", [None, 2])

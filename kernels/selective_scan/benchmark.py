@@ -1,0 +1,151 @@
+"""Check and time the selective-scan backends side by side (`tsmamba bench scan`).
+
+Method: every backend first runs a correctness check against the sequential fp32 reference on
+fresh random inputs; timings are medians of `triton.testing.do_bench` on CUDA (CUDA events,
+warm-up excluded) and of repeated wall-clock runs on the CPU. Forward runs under no_grad;
+forward + backward includes the backward of sum(y * w) for a fixed random w.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from . import selective_scan
+from .naive import naive_selective_scan
+
+PAPER_SIZES = [(32, 512, 16, 96), (32, 512, 16, 720), (8, 2048, 16, 4096)]
+
+
+def loop_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    """A plain per-time-step loop differentiated by autograd: the baseline the CPU path must beat."""
+    dt = delta + delta_bias[:, None] if delta_bias is not None else delta
+    dt = torch.nn.functional.softplus(dt) if delta_softplus else dt
+    h = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    ys = []
+    for t in range(u.shape[-1]):
+        h = torch.exp(dt[..., t, None] * A) * h + (dt[..., t] * u[..., t])[..., None] * B[:, None, :, t]
+        ys.append((h * C[:, None, :, t]).sum(-1))
+    y = torch.stack(ys, -1) + D[:, None] * u
+    return y * torch.nn.functional.silu(z)
+
+
+def make_inputs(b, d, n, l, dtype, device, seed=0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def rnd(*shape, scale=1.0, dt=dtype):
+        return (torch.randn(*shape, generator=g) * scale).to(device=device, dtype=dt)
+
+    return dict(u=rnd(b, d, l), delta=rnd(b, d, l, scale=0.5),
+                A=-(torch.rand(d, n, generator=g) + 0.5).to(device),
+                B=rnd(b, n, l), C=rnd(b, n, l), D=rnd(d, dt=torch.float32),
+                z=rnd(b, d, l), delta_bias=rnd(d, scale=0.5, dt=torch.float32))
+
+
+def _mamba_ssm():
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError:
+        return None
+    return selective_scan_fn
+
+
+def backends(device: torch.device) -> dict:
+    found = {"torch": lambda **kw: selective_scan(**kw, backend="torch")}
+    if device.type == "cuda":
+        found["triton"] = lambda **kw: selective_scan(**kw, backend="triton")
+        mamba = _mamba_ssm()
+        if mamba is not None:
+            found["mamba_ssm"] = lambda **kw: mamba(**kw)
+    else:
+        found["loop+autograd"] = loop_reference
+    return found
+
+
+def check(fn, device, dtype, size=(2, 40, 16, 300)) -> float:
+    """Worst relative error of output and all gradients against the reference."""
+    inputs = make_inputs(*size, dtype, device, seed=1)
+    ref = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
+    ins = {k: v.detach().requires_grad_() for k, v in inputs.items()}
+    w = torch.randn(size[0], size[1], size[3])
+    y = fn(**ins, delta_softplus=True)
+    (y.float() * w.to(device)).sum().backward()
+    y_ref = naive_selective_scan(**ref, delta_softplus=True)
+    (y_ref * w).sum().backward()
+    pairs = [(y.detach(), y_ref.detach())] + [(ins[k].grad, ref[k].grad) for k in ins]
+    worst = 0.0
+    for fast, slow in pairs:
+        err = (fast.detach().cpu().float() - slow).abs().max() / slow.abs().max().clamp_min(1e-6)
+        worst = max(worst, float(err))
+    return worst
+
+
+def _time(fn, device) -> float:
+    """Median milliseconds."""
+    if device.type == "cuda":
+        import triton
+
+        return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+    fn()
+    samples = []
+    budget = time.perf_counter() + 3.0
+    while len(samples) < 3 or (time.perf_counter() < budget and len(samples) < 20):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def time_backend(fn, size, dtype, device) -> tuple[float, float]:
+    inputs = make_inputs(*size, dtype, device)
+    grads = {k: v.detach().requires_grad_() for k, v in inputs.items()}
+    w = torch.randn(size[0], size[1], size[3], device=device, dtype=dtype)
+
+    def forward():
+        with torch.no_grad():
+            fn(**inputs, delta_softplus=True)
+
+    def forward_backward():
+        for v in grads.values():
+            v.grad = None
+        (fn(**grads, delta_softplus=True) * w).sum().backward()
+
+    return _time(forward, device), _time(forward_backward, device)
+
+
+def run(sizes, dtypes, device: torch.device, skip=()):
+    """Yield one row per (backend, dtype, size): correctness and median times."""
+    for name, fn in backends(device).items():
+        if name in skip:
+            continue
+        for dtype in dtypes:
+            err = check(fn, device, dtype)
+            for size in sizes:
+                fwd, fwd_bwd = time_backend(fn, size, dtype, device)
+                yield dict(backend=name, dtype=str(dtype).replace("torch.", ""),
+                           size="x".join(map(str, size)), max_rel_err=err,
+                           fwd_ms=fwd, fwd_bwd_ms=fwd_bwd)
+
+
+def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cuda"),
+         block_ds=(4, 8, 16), chunks=(16, 32, 64), warps=(2, 4, 8)):
+    """Sweep the Triton launch settings at one size; yield (config, fwd ms, fwd+bwd ms)."""
+    import itertools
+
+    from . import fused_recurrent
+
+    saved = dict(fused_recurrent.CONFIG)
+    fn = backends(device)["triton"]
+    try:
+        for block_d, chunk, warps in itertools.product(block_ds, chunks, warps):
+            fused_recurrent.CONFIG.update(block_d=block_d, chunk=chunk, num_warps=warps)
+            try:
+                fwd, fwd_bwd = time_backend(fn, size, dtype, device)
+            except Exception as exc:  # noqa: BLE001 - a config that fails to compile is skipped
+                yield dict(fused_recurrent.CONFIG), float("nan"), float("nan"), str(exc)[:80]
+                continue
+            yield dict(fused_recurrent.CONFIG), fwd, fwd_bwd, ""
+    finally:
+        fused_recurrent.CONFIG.update(saved)

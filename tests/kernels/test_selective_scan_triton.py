@@ -1,0 +1,70 @@
+"""The Triton kernels, forward and backward, against the sequential reference.
+
+On a machine without a GPU they run under TRITON_INTERPRET=1 (set in conftest.py) on CPU
+tensors, so shapes stay tiny. Outputs are poisoned with NaN before launch.
+"""
+
+import pytest
+import torch
+
+from tsmamba.kernels import selective_scan
+from tsmamba.kernels.selective_scan import naive_selective_scan
+
+from .test_selective_scan import GRAD_NAMES, TOLERANCE, close, make_inputs, run
+
+fused_recurrent = pytest.importorskip("tsmamba.kernels.selective_scan.fused_recurrent")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+CASES = [
+    # (b, d, n, l, groups, with_z, with_D, with_bias, softplus)
+    (1, 5, 4, 1, None, True, True, True, True),
+    (2, 5, 4, 33, None, True, True, True, True),  # one full chunk and one partial
+    (1, 18, 1, 65, None, False, False, False, False),  # two channel blocks, n = 1
+    (1, 6, 4, 40, 3, True, False, True, True),  # grouped B/C, blocks of 2 channels
+]
+
+
+@pytest.fixture(autouse=True)
+def poison(monkeypatch):
+    monkeypatch.setattr(fused_recurrent, "POISON_OUTPUTS", True)
+
+
+def to_device(inputs):
+    return {k: (v.detach().to(DEVICE).requires_grad_() if v is not None else None)
+            for k, v in inputs.items()}
+
+
+# Every case in fp32; bf16 on the short ones (the interpreter is slow).
+RUNS = [(c, torch.float32) for c in CASES] + [(c, torch.bfloat16) for c in CASES[:2]]
+
+
+def run_id(run):
+    (b, d, n, l, g, *_), dtype = run
+    return f"B{b}-D{d}-N{n}-L{l}-G{g or 1}-{'bf16' if dtype == torch.bfloat16 else 'fp32'}"
+
+
+@pytest.mark.parametrize("case, dtype", RUNS, ids=[run_id(r) for r in RUNS])
+def test_triton_matches_naive_forward_and_backward(case, dtype):
+    b, d, n, l, groups, with_z, with_D, with_bias, softplus = case
+    inputs = to_device(make_inputs(b, d, n, l, groups, dtype, with_z, with_D, with_bias,
+                                   positive_dt=not softplus))
+    ref_inputs = {k: (v.detach().cpu().float().requires_grad_() if v is not None else None)
+                  for k, v in inputs.items()}
+    y, last, grads = run(selective_scan, inputs, softplus, backend="triton")
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, ref_inputs, softplus)
+    tol = TOLERANCE[dtype]
+    assert y.dtype == dtype and last.dtype == torch.float32
+    close(y.cpu().float(), y_ref, tol, "y")
+    close(last.cpu(), last_ref, tol, "last state")
+    for name in GRAD_NAMES:
+        if inputs[name] is not None:
+            assert grads[name].dtype == inputs[name].dtype, name
+            close(grads[name].cpu().float(), grads_ref[name], tol * 2, f"d{name}")
+
+
+def test_auto_dispatch_uses_triton_only_for_cuda_tensors():
+    from tsmamba.kernels.selective_scan import resolve_backend
+
+    assert resolve_backend("auto", torch.device("cpu")) == "torch"
+    if torch.cuda.is_available():
+        assert resolve_backend("auto", torch.device("cuda")) == "triton"
