@@ -234,10 +234,9 @@ def _check_finite(values: np.ndarray, columns, times) -> None:
     for kind, mask in (("NaN (missing)", np.isnan(values)), ("infinite", np.isinf(values)),
                        ("too large for float32", np.abs(np.nan_to_num(values)) > FLOAT32_MAX)):
         if mask.any():
-            rows, cols = np.nonzero(mask)
-            first = np.argmin(rows * mask.shape[1] + cols)
-            name, row = columns[cols[first]], rows[first]
-            raise _fail(f"column {name!r} has {kind} values ({int(mask[:, cols[first]].sum())} "
+            rows, cols = np.nonzero(mask)  # row-major order: the first hit is the earliest row
+            name, row = columns[cols[0]], rows[0]
+            raise _fail(f"column {name!r} has {kind} values ({int(mask[:, cols[0]].sum())} "
                         f"in that column), the first at {times[row]} (row {row}); fill or drop "
                         "them before fitting (for example df.interpolate() or df.ffill())")
 

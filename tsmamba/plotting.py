@@ -24,9 +24,11 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *, tail: int | 
     fig = Figure(figsize=(6 * n_cols, 2.2 * n_rows + 0.6), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, column in zip(axes, columns):
+        line = forecast[column]
         if shown is not None:
             ax.plot(shown.index, shown[column], color="0.35", lw=1, label="history")
-        ax.plot(forecast.index, forecast[column], color="tab:blue", lw=1.5, label="forecast")
+            line = pd.concat([shown[column].iloc[-1:], line])  # join the forecast to the history
+        ax.plot(line.index, line.values, color="tab:blue", lw=1.5, label="forecast")
         ax.axvline(forecast.index[0], color="0.7", ls=":", lw=1)
         ax.set_title(str(column), fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
