@@ -10,10 +10,9 @@ import enum
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
-from typing_extensions import Annotated
 
 app = typer.Typer(
     name="tsmamba",
