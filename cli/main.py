@@ -7,6 +7,8 @@ Exit codes: 0 success, 1 a data or runtime error (one line on stderr, no traceba
 from __future__ import annotations
 
 import enum
+import errno
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -61,6 +63,8 @@ Output = Annotated[Optional[Path], typer.Option(
 PlotPath = Annotated[Optional[Path], typer.Option("--plot", help="Save a forecast plot (PNG).")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
+CheckpointDir = Annotated[Optional[Path], typer.Option(
+    help="Checkpoint every epoch here; re-running the same command after a crash resumes.")]
 
 
 def _warn_line(message, category, filename, lineno, file=None, line=None):
@@ -93,6 +97,22 @@ def _read(path: Optional[Path]):
     return frame
 
 
+def _check_writable(*paths: Optional[Path]) -> None:
+    """Fail before training, not after it, when an output path cannot be written."""
+    for path in paths:
+        if path is None:
+            continue
+        folder = path.parent
+        if not folder.is_dir():
+            raise OSError(errno.ENOENT, f"cannot write it: {folder} is not an existing directory;"
+                          " create it or choose another path", str(path))
+        if not os.access(folder, os.W_OK):
+            raise OSError(errno.EACCES, f"cannot write it: no permission to write in {folder}",
+                          str(path))
+        if path.is_dir():
+            raise OSError(errno.EISDIR, "is a directory; give a file name", str(path))
+
+
 def _write(frame, path: Optional[Path]) -> None:
     if path is None:
         frame.to_csv(sys.stdout)
@@ -120,7 +140,8 @@ def _guarded(debug: bool, source: Optional[Path], action):
         except pd.errors.ParserError as exc:
             _fail(f"{where}cannot be parsed as CSV ({str(exc).strip()})", debug, exc)
         except OSError as exc:
-            _fail(f"{exc.filename or where}: {exc.strerror or exc}", debug, exc)
+            place = f"{exc.filename}: " if exc.filename else where
+            _fail(f"{place}{exc.strerror or exc}", debug, exc)
         except Exception as exc:  # noqa: BLE001 - one line for anything else, --debug for more
             _fail(f"{where}{exc.__class__.__name__}: {exc}", debug, exc)
 
@@ -156,16 +177,18 @@ def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 9
              seed: Seed = 0, device: Device = "auto", output: Output = None,
              plot: PlotPath = None,
              save_model: Annotated[Optional[Path], typer.Option(help="Also save the fitted model to this directory.")] = None,
-             progress: Progress = True, debug: Debug = False):
+             checkpoint_dir: CheckpointDir = None, progress: Progress = True,
+             debug: Debug = False):
     """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
 
     def run():
+        _check_writable(output, plot)
         frame = _read(data)
         est = _forecaster(model=model, horizon=horizon, lookback=lookback, time_col=time_col,
                           freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
                           max_epochs=max_epochs, random_state=seed, device=device,
                           progress=progress)
-        result = est.fit(frame).predict()
+        result = est.fit(frame, checkpoint_dir=checkpoint_dir).predict()
         _write(result, output)
         if plot is not None:
             _plot(est, frame, result, plot)
@@ -181,7 +204,8 @@ def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="
         horizon: Horizon = 24, lookback: Lookback = 96, model: Model = "tsm2",
         time_col: TimeCol = None, freq: Freq = None, fill_gaps: Gaps = None,
         drop_duplicates: Dups = None, max_epochs: Epochs = 10, seed: Seed = 0,
-        device: Device = "auto", progress: Progress = True, debug: Debug = False):
+        device: Device = "auto", checkpoint_dir: CheckpointDir = None, progress: Progress = True,
+        debug: Debug = False):
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
 
     def run():
@@ -189,7 +213,7 @@ def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="
                           freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
                           max_epochs=max_epochs, random_state=seed, device=device,
                           progress=progress)
-        est.fit(_read(data)).save(out)
+        est.fit(_read(data), checkpoint_dir=checkpoint_dir).save(out)
         typer.echo(f"saved {out} ({est.n_epochs_} epochs, best {est.best_epoch_})", err=True)
 
     _guarded(debug, data, run)
@@ -206,6 +230,7 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
     def run():
         from tsmamba import TSMambaForecaster
 
+        _check_writable(output, plot)
         est = TSMambaForecaster.load(model_dir)
         frame = _read(data) if data is not None else None
         result = est.predict(frame)

@@ -102,3 +102,30 @@ def test_etth1_head_forecasts_24_hours_of_7_columns(etth1_head, fast):
     last = pd.Timestamp(etth1_head["date"].iloc[-1])
     assert forecast.index[0] == last + pd.Timedelta(hours=1)
     assert (forecast.index[1:] - forecast.index[:-1] == pd.Timedelta(hours=1)).all()
+
+
+def test_a_constant_column_gets_finite_forecasts_near_its_value(hourly, fast):
+    df = hourly.assign(flat=7.25)
+    forecast = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(df).predict()
+    # The scaler maps a constant column to 0 (scale 1), so the forecast stays near the value.
+    assert np.isfinite(forecast.to_numpy()).all()
+    assert np.allclose(forecast["flat"], 7.25, atol=0.5)
+
+
+def test_a_single_series_is_a_one_column_forecast(hourly, fast):
+    forecast = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(hourly["series_0"]).predict()
+    assert list(forecast.columns) == ["series_0"] and forecast.shape == (4, 1)
+
+
+def test_time_zones_are_kept_or_made_utc_never_dropped(hourly, fast):
+    est = TSMambaForecaster(horizon=4, lookback=24, **fast)
+    berlin = hourly.tz_localize("Europe/Berlin")
+    assert str(est.fit(berlin).predict().index.tz) == "Europe/Berlin"
+    # Written out as text with offsets that change at a daylight-saving switch: kept as UTC.
+    spring = hourly.set_axis(pd.date_range("2024-03-29", periods=len(hourly), freq="h",
+                                           tz="Europe/Berlin"))
+    text = spring.reset_index(names="time").assign(time=lambda d: d["time"].astype(str))
+    with pytest.warns(UserWarning, match="mixes UTC offsets.*converted to UTC"):
+        forecast = est.fit(text).predict()
+    assert str(forecast.index.tz) == "UTC"
+    assert forecast.index[0] == spring.index[-1] + pd.Timedelta(hours=1)

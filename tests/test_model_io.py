@@ -122,3 +122,77 @@ def test_package_never_loads_pickles():
                 if banned.search(line) or torch_load.search(line):
                     offenders.append(f"{path}:{number}: {line.strip()}")
     assert not offenders
+
+
+def _rehash(folder):
+    """Make the manifest match the files again, as a careless copy tool might not, so the
+    checks after the checksum are reached too."""
+    from tsmamba.model_io import _sha256
+
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"] = {name: _sha256(folder / name) for name in FILES}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("rehash", [False, True], ids=["manifest-stale", "manifest-rehashed"])
+def test_truncated_and_extra_tensor_files_are_model_format_errors(fitted, tmp_path, rehash):
+    from safetensors.torch import load_file, save_file
+
+    fitted.save(tmp_path / "t")
+    weights = tmp_path / "t" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    if rehash:
+        _rehash(tmp_path / "t")
+    with pytest.raises(ModelFormatError, match="not a readable safetensors" if rehash else "checksum"):
+        TSMambaForecaster.load(tmp_path / "t")
+
+    fitted.save(tmp_path / "x")
+    weights = tmp_path / "x" / "weights.safetensors"
+    tensors = load_file(str(weights))
+    tensors["smuggled.weight"] = tensors[next(iter(tensors))].clone()
+    save_file(tensors, str(weights))
+    if rehash:
+        _rehash(tmp_path / "x")
+    with pytest.raises(ModelFormatError, match=r"unexpected \['smuggled.weight'\]" if rehash else "checksum"):
+        TSMambaForecaster.load(tmp_path / "x")
+
+
+def test_a_save_that_fails_half_way_keeps_the_previous_model(fitted, tmp_path, monkeypatch):
+    import errno
+
+    import tsmamba.model_io as model_io
+
+    fitted.save(tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    real = model_io._write_json
+
+    def disk_full_at_state(path, payload):
+        if path.name == "state.json":  # weights are already written by now
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, payload)
+
+    monkeypatch.setattr(model_io, "_write_json", disk_full_at_state)
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save(tmp_path / "m")
+    with pytest.raises(OSError, match="No space left"):
+        fitted.save(tmp_path / "new")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporaries, no "new"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before
+    pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(),
+                                  fitted.predict(), check_exact=True)
+
+
+def test_non_finite_weights_are_never_saved(fitted, tmp_path):
+    import copy
+
+    import torch
+
+    from tsmamba import NonFiniteError
+
+    broken = copy.deepcopy(fitted)
+    with torch.no_grad():
+        next(broken.model_.parameters()).fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="holds NaN or inf"):
+        broken.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []

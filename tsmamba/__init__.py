@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import ModelFormatError, TSMambaInputError
+from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
 from .estimator import TSMambaForecaster
 from .plotting import plot_forecast
 
@@ -23,4 +23,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0"
 
 __all__ = ["TSMambaForecaster", "plot_forecast", "TSMambaInputError", "ModelFormatError",
-           "__version__"]
+           "NonFiniteError", "__version__"]

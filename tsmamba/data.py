@@ -52,6 +52,22 @@ def _as_frame(data) -> pd.DataFrame:
     return data
 
 
+def _to_datetime(series: pd.Series, warn: bool) -> pd.Series:
+    """pd.to_datetime, except that timestamps with differing UTC offsets (a daylight-saving
+    change written as "+01:00" then "+02:00") become UTC instants instead of an error: the
+    instants are exact and the zone information is kept as UTC, never dropped."""
+    try:
+        return pd.to_datetime(series, errors="coerce")
+    except ValueError as exc:
+        if "Mixed timezones" not in str(exc):
+            raise
+    if warn:
+        warnings.warn("the time column mixes UTC offsets (a daylight-saving change?); the "
+                      "timestamps were converted to UTC. Pass a DatetimeIndex in your zone "
+                      "(tz_convert) to keep it", UserWarning, stacklevel=5)
+    return pd.to_datetime(series, errors="coerce", utc=True)
+
+
 def _parse_times(values, label: str) -> pd.DatetimeIndex:
     """Parse a column of timestamps, naming the first value that does not parse."""
     if isinstance(values, pd.DatetimeIndex):
@@ -62,7 +78,7 @@ def _parse_times(values, label: str) -> pd.DatetimeIndex:
             raise _fail(f"time column {label} holds numbers, not timestamps; convert it with "
                         f"pd.to_datetime(..., unit=...) first")
         try:
-            times = pd.DatetimeIndex(pd.to_datetime(series, errors="coerce"))
+            times = pd.DatetimeIndex(_to_datetime(series, warn=True))
         except (ValueError, TypeError) as exc:  # mixed time zones and similar
             raise _fail(f"time column {label} could not be parsed as timestamps ({exc}); "
                         "parse it with pd.to_datetime and pass a DatetimeIndex") from None
@@ -88,7 +104,7 @@ def _looks_like_time(column: pd.Series) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas warns when it has to guess a format
         try:
-            parsed = pd.to_datetime(sample, errors="coerce")
+            parsed = _to_datetime(sample, warn=False)
         except (ValueError, TypeError):
             return False
     return bool(parsed.notna().all())

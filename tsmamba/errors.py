@@ -9,3 +9,8 @@ class TSMambaInputError(ValueError):
 
 class ModelFormatError(ValueError):
     """A saved model directory is missing, corrupt, foreign or from an unsupported version."""
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a NaN or infinite loss or weight; the message says where. Nothing
+    non-finite is ever written to a checkpoint or a model file."""

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from . import model_io
+from .checkpoint import Checkpointer, fingerprint
 from .data import SeriesFrame, SlidingWindows, to_series_frame
 from .errors import TSMambaInputError
 from .models import build_config, build_model, model_names
@@ -57,6 +58,7 @@ class TSMambaForecaster(BaseEstimator):
     d_model, d_state, n_layers, patch_len, stride, dropout : network size (see the model).
     learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
+    lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
     time_col, freq : the time axis (detected when None) and its frequency (inferred when None).
     fill_gaps : None (missing timestamps are an error), "interpolate" or "ffill".
@@ -70,7 +72,7 @@ class TSMambaForecaster(BaseEstimator):
 
     def __init__(self, model="tsm2", horizon=24, lookback=96, *, d_model=32, d_state=16,
                  n_layers=2, patch_len=16, stride=8, dropout=0.1, learning_rate=1e-3,
-                 batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3,
+                 batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
                  val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
                  random_state=0, device="auto", progress=True):
         self.model = model
@@ -87,6 +89,7 @@ class TSMambaForecaster(BaseEstimator):
         self.max_epochs = max_epochs
         self.max_steps_per_epoch = max_steps_per_epoch
         self.patience = patience
+        self.lr_decay = lr_decay
         self.val_size = val_size
         self.time_col = time_col
         self.freq = freq
@@ -111,6 +114,8 @@ class TSMambaForecaster(BaseEstimator):
             raise TSMambaInputError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.learning_rate > 0:
             raise TSMambaInputError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise TSMambaInputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
     def _frame(self, df, min_rows: int, reason: str, freq) -> SeriesFrame:
         return to_series_frame(df, time_col=self.time_col, freq=freq, fill_gaps=self.fill_gaps,
@@ -130,8 +135,13 @@ class TSMambaForecaster(BaseEstimator):
         return n_rows - n_val
 
     # -- scikit-learn API ------------------------------------------------------------------
-    def fit(self, df, y=None):
-        """Validate `df` (a wide frame), train the network, and return self."""
+    def fit(self, df, y=None, checkpoint_dir=None):
+        """Validate `df` (a wide frame), train the network, and return self.
+
+        With `checkpoint_dir`, every epoch is checkpointed there (atomically); calling fit
+        again with the same data and settings after a crash or kill resumes from the last
+        complete epoch, and on CPU ends with the same model as an uninterrupted run.
+        """
         self._check_params()
         device = resolve_device(self.device)
         need = self.lookback + self.horizon
@@ -153,8 +163,15 @@ class TSMambaForecaster(BaseEstimator):
             network = build_model(self.model, config).to(device)
             generator = torch.Generator().manual_seed(self.random_state)
             settings = TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
-                                     self.max_steps_per_epoch, self.patience, self.progress)
-            result = train(network, train_windows, val_windows, settings, device, generator)
+                                     self.max_steps_per_epoch, self.patience, self.progress,
+                                     self.lr_decay)
+            checkpointer = None
+            if checkpoint_dir is not None:
+                run = {**self.get_params(), "progress": None, "device": str(device),
+                       "train_stop": train_stop}
+                checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
+            result = train(network, train_windows, val_windows, settings, device, generator,
+                           checkpointer)
 
         self.model_ = network
         self.config_ = config
@@ -165,7 +182,7 @@ class TSMambaForecaster(BaseEstimator):
         self.history_ = frame.values[-self.lookback:].copy()  # (lookback, m), original units
         self.history_index_ = frame.index[-self.lookback:]
         self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = result.epochs_run
+        self.n_epochs_ = result.epoch
         self.training_log_ = result.log
         self.device_ = str(device)
         return self

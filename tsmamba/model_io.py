@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 
-from .errors import ModelFormatError
+from .errors import ModelFormatError, NonFiniteError
 from .models import MODELS, build_model
 
 FORMAT = "tsmamba-model"
@@ -68,6 +68,10 @@ def _package_version() -> str:
 
 def _write_all(estimator, folder: Path) -> None:
     state_dict = {k: v.detach().cpu().contiguous() for k, v in estimator.model_.state_dict().items()}
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise NonFiniteError(f"the model's tensor {name!r} holds NaN or inf; refusing to save "
+                                 "a model that cannot forecast")
     save_file(state_dict, str(folder / "weights.safetensors"))
     save_file({"history": torch.from_numpy(np.ascontiguousarray(estimator.history_))},
               str(folder / "history.safetensors"))

@@ -7,22 +7,21 @@ and the scikit-learn contract.
 from __future__ import annotations
 
 import copy
+import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .checkpoint import Checkpointer, LoopState
 from .data import SlidingWindows
+from .errors import NonFiniteError
 
 EVAL_BATCH = 256
 GRAD_CLIP = 1.0
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the message names the epoch and step."""
 
 
 @dataclass
@@ -33,13 +32,7 @@ class TrainSettings:
     max_steps_per_epoch: int | None
     patience: int
     progress: bool
-
-
-@dataclass
-class TrainResult:
-    best_epoch: int
-    epochs_run: int
-    log: list[dict] = field(default_factory=list)  # one {"epoch", "train_loss", "val_loss"} each
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
 
 
 def _progress_bar(enabled: bool) -> Progress:
@@ -62,44 +55,62 @@ def evaluate(model: nn.Module, windows: SlidingWindows, device: torch.device) ->
     return total / max(count, 1)
 
 
+def _train_epoch(model, windows, optimiser, settings, device, generator, epoch) -> float:
+    model.train()
+    running, steps = 0.0, 0
+    for x, y in windows.batches(settings.batch_size, generator, settings.max_steps_per_epoch):
+        loss = torch.mean((model(x.to(device)) - y.to(device)) ** 2)
+        if not torch.isfinite(loss):
+            raise NonFiniteError(
+                f"the training loss became {loss.item()} at epoch {epoch}, step {steps + 1}; "
+                "lower learning_rate or check the data for extreme values")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+        optimiser.step()
+        running += loss.item()
+        steps += 1
+    return running / max(steps, 1)
+
+
 def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingWindows | None,
-          settings: TrainSettings, device: torch.device, generator: torch.Generator) -> TrainResult:
-    """Train in place; on return the model holds the weights of the best validation epoch."""
+          settings: TrainSettings, device: torch.device, generator: torch.Generator,
+          checkpointer: Checkpointer | None = None) -> LoopState:
+    """Train in place; on return the model holds the weights of the best validation epoch.
+
+    With a checkpointer, every completed epoch is saved and an earlier run of the same
+    settings and data is resumed from its last complete epoch.
+    """
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    result = TrainResult(best_epoch=0, epochs_run=0)
-    best_loss, best_state, stale = float("inf"), None, 0
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=settings.lr_decay)
+    state, best_state = LoopState(), None
+    if checkpointer is not None:
+        resumed = checkpointer.restore(model, optimiser, scheduler, generator)
+        if resumed is not None:
+            state, best_state = resumed
     with _progress_bar(settings.progress) as bar:
-        task = bar.add_task("fit", total=settings.max_epochs, losses="")
-        for epoch in range(1, settings.max_epochs + 1):
-            model.train()
-            running, steps = 0.0, 0
-            for x, y in train_windows.batches(settings.batch_size, generator,
-                                              settings.max_steps_per_epoch):
-                loss = torch.mean((model(x.to(device)) - y.to(device)) ** 2)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"the training loss became {loss.item()} at epoch {epoch}, step "
-                        f"{steps + 1}; lower learning_rate or check the data for extreme values")
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-                optimiser.step()
-                running += loss.item()
-                steps += 1
-            train_loss = running / max(steps, 1)
+        task = bar.add_task("fit", total=settings.max_epochs, completed=state.epoch, losses="")
+        while not state.finished and state.epoch < settings.max_epochs:
+            epoch = state.epoch + 1
+            train_loss = _train_epoch(model, train_windows, optimiser, settings, device,
+                                      generator, epoch)
             val_loss = evaluate(model, val_windows, device) if val_windows else train_loss
-            result.log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-            result.epochs_run = epoch
-            bar.update(task, advance=1,
-                       losses=f"train {train_loss:.4f}  val {val_loss:.4f}")
-            if val_loss < best_loss:
-                best_loss, stale, result.best_epoch = val_loss, 0, epoch
+            if not math.isfinite(val_loss):
+                raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
+                                     f"{epoch}; lower learning_rate")
+            scheduler.step()
+            state.epoch = epoch
+            state.log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+            if val_loss < state.best_loss:
+                state.best_loss, state.best_epoch, state.stale = val_loss, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
-                stale += 1
-                if stale >= settings.patience:
-                    break
+                state.stale += 1
+            state.finished = state.stale >= settings.patience or epoch == settings.max_epochs
+            if checkpointer is not None:
+                checkpointer.save(model, best_state, optimiser, scheduler, generator, state)
+            bar.update(task, advance=1, losses=f"train {train_loss:.4f}  val {val_loss:.4f}")
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return result
+    return state

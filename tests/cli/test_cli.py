@@ -73,6 +73,7 @@ def test_usage_errors_exit_2(runner, tmp_path):
     ("", "the file is empty"),
     ("date;a;b\n2024-01-01;1;2\n2024-01-02;1;2\n", "another delimiter"),
     ("a,b\n1,2\n3,4\n", "no time axis found"),
+    ("date,a,b\n2024-01-01 00:00,1,2\n2024-01-01 01:00,1,2,3\n", "Expected 3 fields in line 3, saw 4"),
 ])
 def test_bad_files_exit_1_with_one_line_naming_the_file(runner, tmp_path, content, message):
     path = tmp_path / "bad.csv"
@@ -81,6 +82,29 @@ def test_bad_files_exit_1_with_one_line_naming_the_file(runner, tmp_path, conten
     assert result.exit_code == 1
     assert message in result.stderr and str(path) in result.stderr
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["missing-dir/out.csv", "a-file/out.csv", "a-dir"])
+def test_unwritable_output_fails_before_training(runner, small_csv, tmp_path, where):
+    (tmp_path / "a-file").write_text("not a directory")
+    (tmp_path / "a-dir").mkdir()
+    target = tmp_path / where
+    result = runner.invoke(app, ["forecast", str(small_csv), "-o", str(target), *FAST_ARGS])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {target}: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_fit_checkpoint_dir_resumes_to_the_same_model(runner, small_csv, tmp_path):
+    args = ["fit", str(small_csv), "--horizon", "3", "--lookback", "24", "--max-epochs", "2",
+            "--no-progress", "--checkpoint-dir", str(tmp_path / "ckpt")]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "ckpt" / "checkpoint.safetensors").exists()
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])  # finished: nothing to train
+    assert again.exit_code == 0, again.output
+    assert ((tmp_path / "a" / "weights.safetensors").read_bytes()
+            == (tmp_path / "b" / "weights.safetensors").read_bytes())
 
 
 def test_debug_shows_the_exception(runner, tmp_path):
