@@ -117,6 +117,9 @@ def test_non_numeric_columns_are_refused():
     df["text"] = pd.Categorical(["u", "v"] * 5)
     with pytest.raises(TSMambaInputError, match="column 'text' is categorical"):
         to_series_frame(df)
+    df["text"] = [{"x": 1}] * 10
+    with pytest.raises(TSMambaInputError, match=r"column 'text' is not numeric.*\{'x': 1\} at row 0"):
+        to_series_frame(df)
 
 
 def test_duplicate_column_names_and_no_value_columns():
