@@ -49,7 +49,35 @@ DataArg = Annotated[Optional[Path], typer.Argument(
     help="CSV or Parquet file, one column per series and a time column. Omit for demo data.")]
 Horizon = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
 Lookback = Annotated[int, typer.Option(min=1, help="Steps of history each forecast reads.")]
-Model = Annotated[str, typer.Option(callback=_model_name, help="Network: tsm2.")]
+Model = Annotated[str, typer.Option(callback=_model_name,
+                                    help="Network: tsm2, s4, mamba or mamba2.")]
+
+
+def _options(values: Optional[list[str]]) -> Optional[dict]:
+    """KEY=VALUE pairs; values are read as JSON when they parse (1, 0.5, true), else as text."""
+    import json
+
+    if not values:
+        return None
+    options = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE (for example init=lin)")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def _check_options(values: Optional[list[str]]) -> Optional[list[str]]:
+    _options(values)  # a malformed pair is a usage error (exit 2), found before any work
+    return values
+
+
+Options = Annotated[Optional[list[str]], typer.Option(
+    "--option", callback=_check_options, help="Model-specific setting KEY=VALUE (repeatable), e.g. init=lin for s4.")]
 TimeCol = Annotated[Optional[str], typer.Option(help="Time column (detected when omitted).")]
 Freq = Annotated[Optional[str], typer.Option(help="Frequency such as h, 15min, D (inferred when omitted).")]
 Gaps = Annotated[Optional[FillGaps], typer.Option(help="Fill missing timestamps instead of stopping.")]
@@ -151,6 +179,7 @@ def _forecaster(**kwargs):
 
     kwargs["fill_gaps"] = kwargs["fill_gaps"].value if kwargs["fill_gaps"] else None
     kwargs["drop_duplicates"] = kwargs["drop_duplicates"].value if kwargs["drop_duplicates"] else None
+    kwargs["model_options"] = _options(kwargs["model_options"])
     return TSMambaForecaster(**kwargs)
 
 
@@ -172,8 +201,8 @@ def _plot(est, frame, forecast, path: Path) -> None:
 
 @app.command()
 def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 96,
-             model: Model = "tsm2", time_col: TimeCol = None, freq: Freq = None,
-             fill_gaps: Gaps = None, drop_duplicates: Dups = None, max_epochs: Epochs = 10,
+             model: Model = "tsm2", option: Options = None, time_col: TimeCol = None,
+             freq: Freq = None, fill_gaps: Gaps = None, drop_duplicates: Dups = None, max_epochs: Epochs = 10,
              seed: Seed = 0, device: Device = "auto", output: Output = None,
              plot: PlotPath = None,
              save_model: Annotated[Optional[Path], typer.Option(help="Also save the fitted model to this directory.")] = None,
@@ -184,8 +213,8 @@ def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 9
     def run():
         _check_writable(output, plot)
         frame = _read(data)
-        est = _forecaster(model=model, horizon=horizon, lookback=lookback, time_col=time_col,
-                          freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
+        est = _forecaster(model=model, model_options=option, horizon=horizon, lookback=lookback,
+                          time_col=time_col, freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
                           max_epochs=max_epochs, random_state=seed, device=device,
                           progress=progress)
         result = est.fit(frame, checkpoint_dir=checkpoint_dir).predict()
@@ -202,15 +231,15 @@ def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 9
 def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or Parquet file.")],
         out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
         horizon: Horizon = 24, lookback: Lookback = 96, model: Model = "tsm2",
-        time_col: TimeCol = None, freq: Freq = None, fill_gaps: Gaps = None,
+        option: Options = None, time_col: TimeCol = None, freq: Freq = None, fill_gaps: Gaps = None,
         drop_duplicates: Dups = None, max_epochs: Epochs = 10, seed: Seed = 0,
         device: Device = "auto", checkpoint_dir: CheckpointDir = None, progress: Progress = True,
         debug: Debug = False):
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
 
     def run():
-        est = _forecaster(model=model, horizon=horizon, lookback=lookback, time_col=time_col,
-                          freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
+        est = _forecaster(model=model, model_options=option, horizon=horizon, lookback=lookback,
+                          time_col=time_col, freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
                           max_epochs=max_epochs, random_state=seed, device=device,
                           progress=progress)
         est.fit(_read(data), checkpoint_dir=checkpoint_dir).save(out)

@@ -53,9 +53,12 @@ class TSMambaForecaster(BaseEstimator):
 
     Parameters
     ----------
-    model : one of `tsmamba.models.model_names()`, the network.
+    model : the network, one of `tsmamba.models.model_names()`: "tsm2", "s4", "mamba",
+        "mamba2".
     horizon, lookback : steps to forecast, and steps of history each forecast reads.
     d_model, d_state, n_layers, patch_len, stride, dropout : network size (see the model).
+    model_options : dict of model-specific settings, e.g. {"init": "lin"} for s4 or
+        {"bidirectional_time": True} for tsm2; `tsmamba.models.model_options(name)` lists them.
     learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
     lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
@@ -71,7 +74,8 @@ class TSMambaForecaster(BaseEstimator):
     """
 
     def __init__(self, model="tsm2", horizon=24, lookback=96, *, d_model=32, d_state=16,
-                 n_layers=2, patch_len=16, stride=8, dropout=0.1, learning_rate=1e-3,
+                 n_layers=2, patch_len=16, stride=8, dropout=0.1, model_options=None,
+                 learning_rate=1e-3,
                  batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
                  val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
                  random_state=0, device="auto", progress=True):
@@ -84,6 +88,7 @@ class TSMambaForecaster(BaseEstimator):
         self.patch_len = patch_len
         self.stride = stride
         self.dropout = dropout
+        self.model_options = model_options
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -108,6 +113,9 @@ class TSMambaForecaster(BaseEstimator):
                      "stride", "batch_size", "max_epochs", "patience"):
             _positive_int(name, getattr(self, name))
         _positive_int("max_steps_per_epoch", self.max_steps_per_epoch, allow_none=True)
+        if self.model_options is not None and not isinstance(self.model_options, dict):
+            raise TypeError(f"model_options must be a dict or None, got "
+                            f"{type(self.model_options).__name__}")
         if not 0.0 <= self.val_size < 1.0:
             raise TSMambaInputError(f"val_size must be in [0, 1), got {self.val_size}")
         if not 0.0 <= self.dropout < 1.0:
@@ -156,7 +164,8 @@ class TSMambaForecaster(BaseEstimator):
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
 
-        config = build_config(self.model, n_series=n_series, **self.get_params())
+        config = build_config(self.model, self.model_options, n_series=n_series,
+                              **self.get_params())
         fork = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(self.random_state)

@@ -50,6 +50,8 @@ def _sha256(path: Path) -> str:
 def _json_safe(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, dict):  # model_options
+        return {str(k): _json_safe(v) for k, v in value.items()}
     return getattr(value, "freqstr", str(value))  # a pandas offset given as freq=
 
 

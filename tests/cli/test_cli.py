@@ -62,6 +62,24 @@ def test_fit_then_predict_round_trip(runner, small_csv, tmp_path):
     assert with_history.exit_code == 0, with_history.output
 
 
+@pytest.mark.parametrize("model, options", [("tsm2", ["--option", "bidirectional_time=true"]),
+                                            ("s4", ["--option", "init=lin"]), ("mamba", []),
+                                            ("mamba2", ["--option", "head_dim=8"])])
+def test_every_model_is_reachable_from_the_command_line(runner, small_csv, model, options):
+    result = runner.invoke(app, ["forecast", str(small_csv), "--model", model, *options,
+                                 "--horizon", "3", "--lookback", "24", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(io.StringIO(result.stdout), index_col=0).shape == (3, 2)
+
+
+def test_model_option_errors(runner, small_csv):
+    malformed = runner.invoke(app, ["forecast", str(small_csv), "--option", "init"])
+    assert malformed.exit_code == 2 and "KEY=VALUE" in malformed.output
+    unknown = runner.invoke(app, ["forecast", str(small_csv), "--model", "s4", "--option",
+                                  "heads=2", *FAST_ARGS])
+    assert unknown.exit_code == 1 and "has no option ['heads']" in unknown.stderr
+
+
 def test_usage_errors_exit_2(runner, tmp_path):
     assert runner.invoke(app, ["forecast", str(tmp_path / "missing.csv")]).exit_code == 2
     assert runner.invoke(app, ["forecast", "--horizon", "zero"]).exit_code == 2

@@ -5,8 +5,8 @@ import torch
 from tsmamba.models import build_config, build_model
 
 
-def small_tsm2(**overrides):
-    config = build_config("tsm2", n_series=3, lookback=32, horizon=6, d_model=8, d_state=4,
+def small_tsm2(options=None, **overrides):
+    config = build_config("tsm2", options, n_series=3, lookback=32, horizon=6, d_model=8, d_state=4,
                           n_layers=3, patch_len=8, stride=4, dropout=0.0, **overrides)
     torch.manual_seed(0)
     return build_model("tsm2", config)
@@ -50,3 +50,17 @@ def test_every_parameter_gets_a_gradient():
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     # Weights of not-yet-used earlier outputs start at 0 but must still be trainable.
     assert not missing, missing
+
+
+def test_bidirectional_time_mixer_reads_later_patches():
+    """Causal time mixer: a patch's token depends only on earlier patches; bidirectional: also
+    on later ones."""
+    for bidirectional, expect_future in ((False, False), (True, True)):
+        model = small_tsm2(options={"bidirectional_time": bidirectional}).eval()
+        mixer = model.time_mixers[0]
+        x = torch.randn(1, 5, 8)
+        later = x.clone()
+        later[:, 4] += torch.randn(8)  # change only the last patch (not by a constant: LayerNorm)
+        with torch.no_grad():
+            sees_future = not torch.allclose(mixer(x)[:, 0], mixer(later)[:, 0])
+        assert sees_future == expect_future

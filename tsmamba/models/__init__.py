@@ -1,4 +1,10 @@
-"""Forecasting networks, each mapping a (b, lookback, m) window to a (b, horizon, m) forecast."""
+"""Forecasting networks, each mapping a (b, lookback, m) window to a (b, horizon, m) forecast.
+
+    tsm2    TSM2, the Time Series MambaMixer (time and channel mixers)     tsm2.py
+    s4      S4D blocks along each variate's patches                         s4.py
+    mamba   Mamba (S6) blocks along each variate's patches                  mamba.py
+    mamba2  Mamba-2 (SSD) blocks along each variate's patches               mamba2.py
+"""
 
 from __future__ import annotations
 
@@ -7,29 +13,60 @@ import dataclasses
 import torch.nn as nn
 
 from ..errors import TSMambaInputError
+from .mamba import Mamba, MambaConfig
+from .mamba2 import Mamba2, Mamba2Config
+from .s4 import S4, S4Config
 from .tsm2 import TSM2, TSM2Config
 
 # name -> (config dataclass, module); the estimator and the CLI reach models only through this.
 MODELS = {
     "tsm2": (TSM2Config, TSM2),
+    "s4": (S4Config, S4),
+    "mamba": (MambaConfig, Mamba),
+    "mamba2": (Mamba2Config, Mamba2),
 }
+
+# Filled in by the estimator from its data, not chosen by the user.
+DERIVED = ("n_series", "lookback", "horizon")
 
 
 def model_names() -> list[str]:
-    return sorted(MODELS)
+    return list(MODELS)
 
 
-def build_config(name: str, **settings):
-    """The model's config from the settings it knows; other settings are ignored."""
+def model_options(name: str) -> dict:
+    """Every setting of `name`'s config with its default; those that are not estimator
+    parameters (d_model, n_layers, ...) are set through `model_options=`."""
+    config_cls, _ = MODELS[name]
+    return {f.name: f.default for f in dataclasses.fields(config_cls)
+            if f.name not in DERIVED and f.default is not dataclasses.MISSING}
+
+
+def build_config(name: str, options: dict | None = None, **settings):
+    """The model's config from the settings it knows (others are ignored) and `options`,
+    model-specific settings that must all be known."""
     if name not in MODELS:
         raise TSMambaInputError(f"unknown model {name!r}; available models: {model_names()}")
     config_cls, _ = MODELS[name]
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in settings.items() if k in known})
+    known = {f.name for f in dataclasses.fields(config_cls)} - set(DERIVED)
+    own = sorted(known - set(settings))  # what only `options` can set
+    unknown = sorted(set(options or {}) - set(own))
+    if unknown:
+        raise TSMambaInputError(f"model {name!r} has no option {unknown} (settings of the "
+                                f"estimator are passed to it directly); its options are {own}")
+    values = {k: v for k, v in settings.items() if k in known or k in DERIVED}
+    try:
+        return config_cls(**{**values, **(options or {})})
+    except (TypeError, ValueError) as exc:
+        raise TSMambaInputError(f"model {name!r}: {exc}") from None
 
 
 def build_model(name: str, config) -> nn.Module:
-    return MODELS[name][1](config)
+    try:
+        return MODELS[name][1](config)
+    except ValueError as exc:  # sizes that do not fit together, e.g. heads vs width
+        raise TSMambaInputError(f"model {name!r}: {exc}") from None
 
 
-__all__ = ["MODELS", "model_names", "build_config", "build_model", "TSM2", "TSM2Config"]
+__all__ = ["MODELS", "model_names", "model_options", "build_config", "build_model", "TSM2",
+           "TSM2Config", "S4", "S4Config", "Mamba", "MambaConfig", "Mamba2", "Mamba2Config"]

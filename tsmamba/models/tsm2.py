@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from .layers import FlattenHead, InstanceNorm, Patching
-from .mixer import MambaMixer
+from .layers import FlattenHead, InstanceNorm, Patching, ResidualMixer
+from .mamba import MambaMixer
 
 
 @dataclass
@@ -44,19 +44,7 @@ class TSM2Config:
     expand: int = 2
     d_conv: int = 4
     dropout: float = 0.1
-
-
-class ResidualMixer(nn.Module):
-    """in + Mixer(LayerNorm(in)), the mixer applied along dim 1 of (b, l, d)."""
-
-    def __init__(self, mixer: nn.Module, d_model: int, dropout: float):
-        super().__init__()
-        self.norm = nn.LayerNorm(d_model)
-        self.mixer = mixer
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.dropout(self.mixer(self.norm(x)))
+    bidirectional_time: bool = False  # also scan each variate's patches in reverse (Vision Mamba)
 
 
 class TSM2(nn.Module):
@@ -69,8 +57,9 @@ class TSM2(nn.Module):
         self.embed = nn.Linear(self.patching.patch_len, c.d_model)
         self.position = nn.Parameter(torch.randn(p, c.d_model) * 0.02)  # (p, d)
         self.time_mixers = nn.ModuleList(
-            ResidualMixer(MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv), c.d_model,
-                          c.dropout) for _ in range(c.n_layers))
+            ResidualMixer(MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv,
+                                     bidirectional=c.bidirectional_time), c.d_model, c.dropout)
+            for _ in range(c.n_layers))
         self.channel_mixers = nn.ModuleList(
             ResidualMixer(MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv, bidirectional=True),
                           c.d_model, c.dropout) for _ in range(c.n_layers))
