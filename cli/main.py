@@ -91,6 +91,8 @@ Output = Annotated[Optional[Path], typer.Option(
 PlotPath = Annotated[Optional[Path], typer.Option("--plot", help="Save a forecast plot (PNG).")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
+Levels = Annotated[Optional[list[float]], typer.Option(
+    "--level", help="Add a conformal prediction interval at this % (repeatable: 80, 95).")]
 CheckpointDir = Annotated[Optional[Path], typer.Option(
     help="Checkpoint every epoch here; re-running the same command after a crash resumes.")]
 
@@ -142,12 +144,15 @@ def _check_writable(*paths: Optional[Path]) -> None:
 
 
 def _write(frame, path: Optional[Path]) -> None:
+    import pandas as pd
+
+    index = not isinstance(frame.index, pd.RangeIndex)  # long frames carry their time in ds
     if path is None:
-        frame.to_csv(sys.stdout)
+        frame.to_csv(sys.stdout, index=index)
     elif path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path)
+        frame.to_parquet(path, index=index)
     else:
-        frame.to_csv(path)
+        frame.to_csv(path, index=index)
 
 
 def _guarded(debug: bool, source: Optional[Path], action):
@@ -184,18 +189,15 @@ def _forecaster(**kwargs):
 
 
 def _plot(est, frame, forecast, path: Path) -> None:
-    """Plot the forecast after the (validated) history it was made from."""
+    """Plot the forecast (and its intervals) after the validated history it was made from."""
+    import pandas as pd
+
     from tsmamba import plot_forecast
-    from tsmamba.data import to_series_frame
 
     if frame is None:
-        import pandas as pd
-
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
     else:
-        history = to_series_frame(frame, time_col=est.time_col, freq=est.freq_,
-                                  fill_gaps=est.fill_gaps,
-                                  drop_duplicates=est.drop_duplicates).to_frame()
+        history = est._frame(frame, 1, "", est.freq_)[0].to_frame()
     plot_forecast(history, forecast).savefig(path, dpi=110)
 
 
@@ -206,8 +208,8 @@ def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 9
              seed: Seed = 0, device: Device = "auto", output: Output = None,
              plot: PlotPath = None,
              save_model: Annotated[Optional[Path], typer.Option(help="Also save the fitted model to this directory.")] = None,
-             checkpoint_dir: CheckpointDir = None, progress: Progress = True,
-             debug: Debug = False):
+             level: Levels = None, checkpoint_dir: CheckpointDir = None,
+             progress: Progress = True, debug: Debug = False):
     """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
 
     def run():
@@ -217,7 +219,7 @@ def forecast(data: DataArg = None, horizon: Horizon = 24, lookback: Lookback = 9
                           time_col=time_col, freq=freq, fill_gaps=fill_gaps, drop_duplicates=drop_duplicates,
                           max_epochs=max_epochs, random_state=seed, device=device,
                           progress=progress)
-        result = est.fit(frame, checkpoint_dir=checkpoint_dir).predict()
+        result = est.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
         _write(result, output)
         if plot is not None:
             _plot(est, frame, result, plot)
@@ -253,7 +255,8 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
             data: Annotated[Optional[Path], typer.Argument(
                 exists=True, dir_okay=False, show_default=False,
                 help="Recent history to forecast from (default: the end of the training data).")] = None,
-            output: Output = None, plot: PlotPath = None, debug: Debug = False):
+            output: Output = None, plot: PlotPath = None, level: Levels = None,
+            debug: Debug = False):
     """Forecast with a saved model, from the end of its training data or of DATA."""
 
     def run():
@@ -262,12 +265,90 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
         _check_writable(output, plot)
         est = TSMambaForecaster.load(model_dir)
         frame = _read(data) if data is not None else None
-        result = est.predict(frame)
+        result = est.predict(frame, level=level)
         _write(result, output)
         if plot is not None:
             _plot(est, frame, result, plot)
 
     _guarded(debug, data or model_dir, run)
+
+
+@app.command("cv")
+def cross_validate(
+        data: DataArg = None, n_windows: Annotated[int, typer.Option(min=1, help="Windows to forecast.")] = 5,
+        step_size: Annotated[Optional[int], typer.Option(min=1, help="Rows between cutoffs (default: the horizon).")] = None,
+        refit: Annotated[bool, typer.Option(help="Fit a fresh model at every cutoff.")] = False,
+        horizon: Horizon = 24, lookback: Lookback = 96, model: Model = "tsm2",
+        option: Options = None, time_col: TimeCol = None, freq: Freq = None,
+        fill_gaps: Gaps = None, drop_duplicates: Dups = None, max_epochs: Epochs = 10,
+        seed: Seed = 0, device: Device = "auto", level: Levels = None, output: Output = None,
+        plot: Annotated[Optional[Path], typer.Option("--plot", help="Save the windows' plot (PNG).")] = None,
+        plot_backtest: Annotated[Optional[Path], typer.Option(help="Save the error-per-window plot (PNG).")] = None,
+        progress: Progress = True, debug: Debug = False):
+    """Rolling-origin evaluation: forecast the last N windows of DATA (or the demo data), print
+    MSE and MAE per series (and interval coverage with --level), write the windows with -o."""
+
+    def run():
+        from rich.console import Console
+
+        import tsmamba
+
+        _check_writable(output, plot, plot_backtest)
+        est = _forecaster(model=model, model_options=option, horizon=horizon, lookback=lookback,
+                          time_col=time_col, freq=freq, fill_gaps=fill_gaps,
+                          drop_duplicates=drop_duplicates, max_epochs=max_epochs,
+                          random_state=seed, device=device, progress=progress)
+        cv = est.cross_validation(_read(data), n_windows=n_windows, step_size=step_size,
+                                  refit=refit, level=level)
+        metrics = ["mse", "mae"] + (["coverage"] if level else [])
+        Console(stderr=True).print(tsmamba.evaluate(cv, metrics=metrics).to_string(index=False))
+        if output is not None:
+            _write(cv, output)
+        if plot is not None:
+            tsmamba.plot_cross_validation(cv).savefig(plot, dpi=110)
+        if plot_backtest is not None:
+            tsmamba.plot_backtest(cv).savefig(plot_backtest, dpi=110)
+
+    _guarded(debug, data, run)
+
+
+@app.command()
+def env():
+    """Print versions, devices, and which selective-scan backend runs where."""
+    import platform
+
+    import torch
+
+    import tsmamba
+    from tsmamba.kernels.selective_scan import resolve_backend
+
+    def version(name):
+        try:
+            from importlib.metadata import version as v
+
+            return v(name)
+        except Exception:  # noqa: BLE001 - a missing optional package is reported, not fatal
+            return "not installed"
+
+    lines = [f"tsmamba {tsmamba.__version__}", f"python {platform.python_version()} "
+             f"({platform.system()} {platform.machine()})"]
+    lines += [f"{name} {version(name)}" for name in ("torch", "triton", "numpy", "pandas",
+                                                      "scikit-learn")]
+    lines.append(f"cpu threads: {torch.get_num_threads()}")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            lines.append(f"cuda:{i}: {torch.cuda.get_device_name(i)}")
+    else:
+        lines.append("cuda: not available")
+    lines.append(f"selective scan on cpu: {resolve_backend('auto', torch.device('cpu'))}")
+    if torch.cuda.is_available():
+        lines.append(f"selective scan on cuda: {resolve_backend('auto', torch.device('cuda'))}")
+    lines.append("ssd: torch (chunked) on every device")
+    import os
+
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        lines.append("TRITON_INTERPRET=1: Triton kernels run in the interpreter")
+    typer.echo("\n".join(lines))
 
 
 bench_app = typer.Typer(help="Check and time the kernels.", no_args_is_help=True)

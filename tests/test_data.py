@@ -17,7 +17,7 @@ def frame(n=10, freq="h", **columns):
 
 def test_datetime_index_frame_passes_through():
     sf = to_series_frame(frame())
-    assert sf.values.shape == (10, 2) and sf.values.dtype == np.float32
+    assert sf.values.shape == (10, 2) and sf.values.dtype == np.float64
     assert sf.columns == ["a", "b"] and sf.freq.freqstr == "h"
 
 

@@ -129,3 +129,14 @@ def test_time_zones_are_kept_or_made_utc_never_dropped(hourly, fast):
         forecast = est.fit(text).predict()
     assert str(forecast.index.tz) == "UTC"
     assert forecast.index[0] == spring.index[-1] + pd.Timedelta(hours=1)
+
+
+def test_a_column_nearly_constant_in_training_stays_finite(fast):
+    """Found by the property test: a std of 1e-129 over the training rows would scale a later
+    1.0 to 1e129, beyond float32."""
+    values = np.zeros(40)
+    values[0], values[-2] = 3.4e-129, 1.0
+    df = pd.DataFrame({"a": np.zeros(40), "b": values},
+                      index=pd.date_range("2024-01-01", periods=40, freq="h"))
+    forecast = TSMambaForecaster(horizon=2, lookback=8, **fast).fit(df).predict()
+    assert np.isfinite(forecast.to_numpy()).all()

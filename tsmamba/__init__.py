@@ -14,13 +14,15 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
+from .cross_validation import evaluate
 from .estimator import TSMambaForecaster
-from .plotting import plot_forecast
+from .plotting import plot_backtest, plot_cross_validation, plot_forecast
 
 try:
     __version__ = version("tsmamba")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
-__all__ = ["TSMambaForecaster", "plot_forecast", "TSMambaInputError", "ModelFormatError",
+__all__ = ["TSMambaForecaster", "evaluate", "plot_forecast", "plot_cross_validation",
+           "plot_backtest", "TSMambaInputError", "ModelFormatError",
            "NonFiniteError", "__version__"]

@@ -31,7 +31,7 @@ class SeriesFrame:
     """A validated, regular, gap-free multivariate series."""
 
     index: pd.DatetimeIndex  # (rows,), strictly increasing, regular at `freq`
-    values: np.ndarray  # (rows, m) float32, finite
+    values: np.ndarray  # (rows, m) float64 as given (within float32 range), finite
     columns: list[str]
     freq: pd.DateOffset
 
@@ -259,7 +259,7 @@ def _check_finite(values: np.ndarray, columns, times) -> None:
 
 def to_series_frame(data, *, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
                     min_rows: int = 1, min_rows_reason: str = "") -> SeriesFrame:
-    """Validate a wide frame and return its regular, finite float32 values."""
+    """Validate a wide frame and return its regular, finite values (float64, unchanged)."""
     df = _as_frame(data)
     if len(df) == 0:
         raise _fail("the frame is empty (0 rows); pass the history to forecast from")
@@ -275,7 +275,7 @@ def to_series_frame(data, *, time_col=None, freq=None, fill_gaps=None, drop_dupl
     offset = _resolve_freq(times, freq)
     times, values = _fill_gaps(times, values, offset, fill_gaps, freq is not None)
     return SeriesFrame(index=pd.DatetimeIndex(times, freq=None),
-                       values=values.to_numpy(dtype=np.float32),
+                       values=np.ascontiguousarray(values.to_numpy(dtype=np.float64)),
                        columns=[str(c) for c in values.columns], freq=offset)
 
 

@@ -16,11 +16,12 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from . import model_io
+from . import conformal, model_io
 from .checkpoint import Checkpointer, fingerprint
 from .data import SeriesFrame, SlidingWindows, to_series_frame
 from .errors import TSMambaInputError
-from .models import build_config, build_model, model_names
+from .long_format import LongColumns, is_long, to_long, to_wide
+from .models import ALIASES, build_config, build_model, model_names
 from .training import TrainSettings, train
 
 
@@ -32,6 +33,16 @@ def _positive_int(name: str, value, allow_none: bool = False) -> None:
                         f"({type(value).__name__})")
     if value <= 0:
         raise TSMambaInputError(f"{name} must be a positive integer, got {value}")
+
+
+def _floored(scaler: StandardScaler, values: np.ndarray) -> StandardScaler:
+    """Keep scaled values finite in float32: a column (nearly) constant over the training rows
+    but not later would otherwise be divided by a vanishing std. Its scale is floored at a
+    millionth of the column's whole range (constant columns keep sklearn's scale of 1)."""
+    floor = 1e-6 * np.ptp(values, axis=0)  # (m,)
+    scaler.scale_ = np.where(scaler.scale_ < floor, floor, scaler.scale_)
+    scaler.var_ = scaler.scale_ ** 2
+    return scaler
 
 
 def resolve_device(device: str) -> torch.device:
@@ -63,7 +74,11 @@ class TSMambaForecaster(BaseEstimator):
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
     lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
-    time_col, freq : the time axis (detected when None) and its frequency (inferred when None).
+    time_col, freq : the time axis (detected when None; "ds" for long frames) and its
+        frequency (inferred when None).
+    id_col, target_col : the series-id and value columns that make a frame *long* (Nixtla's
+        unique_id / ds / y). A long frame is pivoted to one column per series (they must be
+        aligned), and forecasts made from it are long too.
     fill_gaps : None (missing timestamps are an error), "interpolate" or "ffill".
     drop_duplicates : None (duplicate timestamps are an error), "first" or "last".
     random_state : seed; the same seed gives identical forecasts on CPU.
@@ -78,7 +93,8 @@ class TSMambaForecaster(BaseEstimator):
                  learning_rate=1e-3,
                  batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
                  val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
-                 random_state=0, device="auto", progress=True):
+                 id_col="unique_id", target_col="y", random_state=0, device="auto",
+                 progress=True):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -100,6 +116,8 @@ class TSMambaForecaster(BaseEstimator):
         self.freq = freq
         self.fill_gaps = fill_gaps
         self.drop_duplicates = drop_duplicates
+        self.id_col = id_col
+        self.target_col = target_col
         self.random_state = random_state
         self.device = device
         self.progress = progress
@@ -125,10 +143,19 @@ class TSMambaForecaster(BaseEstimator):
         if not 0.0 < self.lr_decay <= 1.0:
             raise TSMambaInputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
-    def _frame(self, df, min_rows: int, reason: str, freq) -> SeriesFrame:
-        return to_series_frame(df, time_col=self.time_col, freq=freq, fill_gaps=self.fill_gaps,
-                               drop_duplicates=self.drop_duplicates, min_rows=min_rows,
-                               min_rows_reason=reason)
+    def _long_columns(self) -> LongColumns:
+        return LongColumns(self.id_col, self.time_col or "ds", self.target_col)
+
+    def _frame(self, df, min_rows: int, reason: str, freq) -> tuple[SeriesFrame, bool]:
+        """The validated wide frame, and whether `df` was long."""
+        long = is_long(df, self._long_columns())
+        time_col = self.time_col
+        if long:
+            df, time_col = to_wide(df, self._long_columns()), self._long_columns().time_col
+        frame = to_series_frame(df, time_col=time_col, freq=freq, fill_gaps=self.fill_gaps,
+                                drop_duplicates=self.drop_duplicates, min_rows=min_rows,
+                                min_rows_reason=reason)
+        return frame, long
 
     def _split(self, n_rows: int) -> int:
         """Row where validation targets start; n_rows when there is no validation split."""
@@ -153,11 +180,11 @@ class TSMambaForecaster(BaseEstimator):
         self._check_params()
         device = resolve_device(self.device)
         need = self.lookback + self.horizon
-        frame = self._frame(df, need, f" (lookback {self.lookback} + horizon {self.horizon})",
-                            self.freq)
+        frame, long = self._frame(df, need, f" (lookback {self.lookback} + horizon "
+                                  f"{self.horizon})", self.freq)
         n_rows, n_series = frame.values.shape
         train_stop = self._split(n_rows)
-        scaler = StandardScaler().fit(frame.values[:train_stop])
+        scaler = _floored(StandardScaler().fit(frame.values[:train_stop]), frame.values)
         scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
         train_windows = SlidingWindows(scaled, self.lookback, self.horizon, 0, train_stop)
         val_windows = (SlidingWindows(scaled, self.lookback, self.horizon,
@@ -194,11 +221,16 @@ class TSMambaForecaster(BaseEstimator):
         self.n_epochs_ = result.epoch
         self.training_log_ = result.log
         self.device_ = str(device)
+        self.input_format_ = "long" if long else "wide"
+        # Intervals: absolute errors on the validation windows, in the data's units.
+        self.conformity_scores_ = (
+            conformal.conformity_scores(network, val_windows, device) * scaler.scale_
+            if val_windows is not None and len(val_windows) else None)  # (n, h, m)
         return self
 
-    def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex]:
-        frame = self._frame(df, self.lookback, f" (the lookback of {self.lookback})",
-                            self.freq_)
+    def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
+        frame, long = self._frame(df, self.lookback, f" (the lookback of {self.lookback})",
+                                  self.freq_)
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns if c not in self.columns_]
         if missing or unseen:
@@ -206,19 +238,28 @@ class TSMambaForecaster(BaseEstimator):
                 f"the columns differ from those seen in fit: missing {missing}, not seen in "
                 f"fit {unseen}; pass exactly the fitted columns {self.columns_}")
         order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
-        return frame.values[-self.lookback:, order], frame.index[-self.lookback:]
+        return frame.values[-self.lookback:, order], frame.index[-self.lookback:], long
 
-    def predict(self, df=None) -> pd.DataFrame:
+    def predict(self, df=None, level=None) -> pd.DataFrame:
         """Forecast `horizon` steps after the training data, or after the end of `df`.
 
-        Returns a frame of horizon rows x the fitted columns, in the data's units, indexed by
-        the timestamps that follow the history.
+        Wide in, wide out: horizon rows x the fitted columns, in the data's units, indexed by
+        the timestamps that follow the history; with `level` (a percentage or a list, e.g.
+        [80, 95]) also `<column>-lo-<level>` and `<column>-hi-<level>` columns, conformal
+        intervals calibrated on the validation windows (see `tsmamba.conformal`).
+        Long in (fit or `df`), long out: unique_id, ds, the model's name (e.g. "TSM2"), and
+        "TSM2-lo-80", "TSM2-hi-80" for intervals.
         """
         check_is_fitted(self, "model_")
+        levels = conformal.check_levels(level) if level is not None else []
+        if levels and self.conformity_scores_ is None:
+            raise TSMambaInputError("no calibration windows: this model was fitted without a "
+                                    "validation split (val_size=0 or too few rows); refit with "
+                                    "val_size > 0 to get intervals")
         if df is None:
-            history, index = self.history_, self.history_index_
+            history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
         else:
-            history, index = self._history_from(df)
+            history, index, long = self._history_from(df)
         scaled = self.scaler_.transform(history).astype(np.float32)  # (lookback, m)
         device = next(self.model_.parameters()).device
         self.model_.eval()
@@ -228,7 +269,31 @@ class TSMambaForecaster(BaseEstimator):
         values = self.scaler_.inverse_transform(forecast.astype(np.float64))
         future = pd.date_range(index[-1] + self.freq_, periods=self.horizon, freq=self.freq_,
                                name=index.name)
-        return pd.DataFrame(values, index=future, columns=self.columns_)
+        forecast = pd.DataFrame(values, index=future, columns=self.columns_)
+        for lvl in levels:
+            width = conformal.half_widths(self.conformity_scores_, lvl)  # (h, m)
+            for j, column in enumerate(self.columns_):
+                forecast[f"{column}-lo-{lvl:g}"] = values[:, j] - width[:, j]
+                forecast[f"{column}-hi-{lvl:g}"] = values[:, j] + width[:, j]
+        if long:
+            return to_long(forecast, ALIASES[self.model], self.columns_, self._long_columns(),
+                           levels)
+        return forecast
+
+    def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,
+                         refit: bool = False, level=None) -> pd.DataFrame:
+        """Rolling-origin evaluation on the last `n_windows` windows of `df` (wide or long).
+
+        Windows are `step_size` rows apart (default: the horizon) and the last one ends at the
+        last row. With refit=False one copy of this estimator is fitted on the rows before
+        the first cutoff; with refit=True a copy is fitted at every cutoff. This estimator
+        itself is left as it is. Returns a long frame: unique_id, ds, cutoff, y, the model's
+        forecast (e.g. "TSM2") and, with `level`, its bounds; score it with
+        `tsmamba.evaluate`.
+        """
+        from .cross_validation import cross_validation
+
+        return cross_validation(self, df, n_windows, step_size, refit, level)
 
     # -- model files -------------------------------------------------------------------------
     def save(self, path) -> None:

@@ -1,7 +1,8 @@
 """Model files: a directory of safetensors and JSON, checked by a sha256 manifest.
 
     weights.safetensors   the network's tensors
-    history.safetensors   the last `lookback` rows seen in fit (what predict() starts from)
+    history.safetensors   the last `lookback` rows seen in fit (what predict() starts from),
+                          and the conformity scores that calibrate prediction intervals
     config.json           estimator parameters and the model config
     state.json            columns, frequency, history timestamps, scaler statistics
     manifest.json         format name and version, package version, sha256 of every file;
@@ -75,7 +76,10 @@ def _write_all(estimator, folder: Path) -> None:
             raise NonFiniteError(f"the model's tensor {name!r} holds NaN or inf; refusing to save "
                                  "a model that cannot forecast")
     save_file(state_dict, str(folder / "weights.safetensors"))
-    save_file({"history": torch.from_numpy(np.ascontiguousarray(estimator.history_))},
+    arrays = {"history": estimator.history_}
+    if estimator.conformity_scores_ is not None:
+        arrays["conformity_scores"] = estimator.conformity_scores_
+    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
               str(folder / "history.safetensors"))
     params = {k: _json_safe(v) for k, v in estimator.get_params().items()}
     _write_json(folder / "config.json", {"params": params,
@@ -94,6 +98,7 @@ def _write_all(estimator, folder: Path) -> None:
         "best_epoch": estimator.best_epoch_,
         "n_epochs": estimator.n_epochs_,
         "training_log": estimator.training_log_,
+        "input_format": estimator.input_format_,
     })
     _write_json(folder / MANIFEST, {
         "format": FORMAT,
@@ -189,7 +194,9 @@ def load(cls, path, device="cpu"):
             raise ModelFormatError(f"{folder / 'weights.safetensors'} does not fit the model: "
                                    f"missing tensors {missing[:5]}, unexpected {unexpected[:5]}")
         network.load_state_dict(tensors)
-        history = _load_tensors(folder / "history.safetensors")["history"].numpy()
+        arrays = _load_tensors(folder / "history.safetensors")
+        history = arrays["history"].numpy()
+        scores = arrays["conformity_scores"].numpy() if "conformity_scores" in arrays else None
         scaler = StandardScaler()
         scaler.mean_ = np.asarray(state["scaler_mean"], dtype=np.float64)
         scaler.scale_ = np.asarray(state["scaler_scale"], dtype=np.float64)
@@ -220,4 +227,6 @@ def load(cls, path, device="cpu"):
     estimator.n_epochs_ = state["n_epochs"]
     estimator.training_log_ = state["training_log"]
     estimator.device_ = str(device)
+    estimator.input_format_ = state.get("input_format", "wide")
+    estimator.conformity_scores_ = scores
     return estimator

@@ -1,40 +1,140 @@
-"""Forecast plots that return a matplotlib Figure (no pyplot state, so they work headless)."""
+"""Forecast plots that return a matplotlib Figure (no pyplot state, so they work headless).
+
+    plot_forecast          history, forecast and its interval bands, one panel per series
+    plot_cross_validation  the rolling-origin windows: truth and each cutoff's forecast
+    plot_backtest          the error of each cross-validation window against its cutoff
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+BAND_ALPHA = {0: 0.35, 1: 0.2, 2: 0.12}  # the narrowest interval darkest
 
-def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *, tail: int | None = None,
-                  max_panels: int = 6, title: str | None = None) -> Figure:
-    """One panel per forecast column (up to `max_panels`): the history's tail, then the forecast.
 
-    history : wide frame indexed by time (the data the forecast follows).
-    forecast : the frame returned by `TSMambaForecaster.predict`.
+def _panels(n: int, height: float = 2.2):
+    n_cols = 1 if n <= 3 else 2
+    n_rows = math.ceil(n / n_cols)
+    fig = Figure(figsize=(6 * n_cols, height * n_rows + 0.6), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _levels(columns, prefix: str) -> list[str]:
+    """The levels of the `<prefix>-lo-<level>` columns, widest last."""
+    found = [c[len(prefix) + 4:] for c in columns if c.startswith(f"{prefix}-lo-")]
+    return sorted(found, key=float)
+
+
+def _long_to_wide(forecast: pd.DataFrame, id_col: str, time_col: str) -> pd.DataFrame:
+    model = next(c for c in forecast.columns
+                 if c not in (id_col, time_col, "cutoff", "y") and "-lo-" not in c
+                 and "-hi-" not in c)
+    parts = []
+    for uid, group in forecast.groupby(id_col, sort=False):
+        part = group.set_index(time_col).drop(columns=[id_col])
+        parts.append(part.rename(columns=lambda c: c.replace(model, str(uid), 1)))
+    return pd.concat(parts, axis=1)
+
+
+def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *,
+                  actual: pd.DataFrame | None = None, tail: int | None = None,
+                  max_panels: int = 6, title: str | None = None, id_col: str = "unique_id",
+                  time_col: str = "ds") -> Figure:
+    """One panel per series (up to `max_panels`): the history's tail, the forecast, and a band
+    for every interval level in the forecast.
+
+    history : wide frame indexed by time (the data the forecast follows), or None.
+    forecast : what `TSMambaForecaster.predict` returned, wide or long, with or without bounds.
+    actual : optional wide frame of what really happened over the forecast period (drawn
+        dashed), for held-out evaluations.
     tail : how many history rows to show; default four forecast lengths.
     """
-    columns = list(forecast.columns)[:max_panels]
+    if id_col in forecast.columns:
+        forecast = _long_to_wide(forecast, id_col, time_col)
+    series = [c for c in forecast.columns if "-lo-" not in c and "-hi-" not in c][:max_panels]
     tail = tail or 4 * len(forecast)
-    shown = history[columns].iloc[-tail:] if set(columns) <= set(history.columns) else None
-    n_cols = 1 if len(columns) <= 3 else 2
-    n_rows = math.ceil(len(columns) / n_cols)
-    fig = Figure(figsize=(6 * n_cols, 2.2 * n_rows + 0.6), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-    for ax, column in zip(axes, columns):
+    shown = (history[series].iloc[-tail:]
+             if history is not None and set(series) <= set(history.columns) else None)
+    fig, axes = _panels(len(series))
+    for ax, column in zip(axes, series):
         line = forecast[column]
         if shown is not None:
             ax.plot(shown.index, shown[column], color="0.35", lw=1, label="history")
             line = pd.concat([shown[column].iloc[-1:], line])  # join the forecast to the history
+        for rank, level in enumerate(reversed(_levels(forecast.columns, column))):
+            ax.fill_between(forecast.index, forecast[f"{column}-lo-{level}"],
+                            forecast[f"{column}-hi-{level}"], color="tab:blue", lw=0,
+                            alpha=BAND_ALPHA.get(rank, 0.1), label=f"{level}% interval")
         ax.plot(line.index, line.values, color="tab:blue", lw=1.5, label="forecast")
+        if actual is not None and column in actual.columns:
+            ax.plot(actual.index, actual[column], color="k", ls="--", lw=1, label="actual")
         ax.axvline(forecast.index[0], color="0.7", ls=":", lw=1)
         ax.set_title(str(column), fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
-    for ax in axes[len(columns):]:
-        ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def _model_column(cv: pd.DataFrame, id_col: str, time_col: str, target_col: str) -> str:
+    return next(c for c in cv.columns if c not in (id_col, time_col, "cutoff", target_col)
+                and "-lo-" not in c and "-hi-" not in c)
+
+
+def plot_cross_validation(cv: pd.DataFrame, *, max_panels: int = 4, title: str | None = None,
+                          id_col: str = "unique_id", time_col: str = "ds",
+                          target_col: str = "y") -> Figure:
+    """One panel per series: the truth over every window, each cutoff's forecast (and its
+    widest interval) in its own colour, and a dotted line at each cutoff."""
+    model = _model_column(cv, id_col, time_col, target_col)
+    levels = _levels(cv.columns, model)
+    ids = list(dict.fromkeys(cv[id_col]))[:max_panels]
+    fig, axes = _panels(len(ids))
+    colours = [f"C{i % 10}" for i in range(cv["cutoff"].nunique())]
+    for ax, uid in zip(axes, ids):
+        series = cv[cv[id_col] == uid]
+        truth = series.drop_duplicates(time_col).sort_values(time_col)
+        ax.plot(truth[time_col], truth[target_col], color="0.3", lw=1, label="truth")
+        for colour, (cutoff, window) in zip(colours, series.groupby("cutoff")):
+            if levels:
+                ax.fill_between(window[time_col], window[f"{model}-lo-{levels[-1]}"],
+                                window[f"{model}-hi-{levels[-1]}"], color=colour, alpha=0.15,
+                                lw=0)
+            ax.plot(window[time_col], window[model], color=colour, lw=1.5)
+            ax.axvline(cutoff, color=colour, ls=":", lw=1)
+        ax.set_title(f"{uid}: {model}, {series['cutoff'].nunique()} windows"
+                     + (f", {levels[-1]}% intervals" if levels else ""), fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_backtest(cv: pd.DataFrame, *, title: str | None = None, id_col: str = "unique_id",
+                  time_col: str = "ds", target_col: str = "y") -> Figure:
+    """Mean absolute error of each cross-validation window, per series, against its cutoff:
+    whether accuracy holds up over time."""
+    model = _model_column(cv, id_col, time_col, target_col)
+    error = (cv[model] - cv[target_col]).abs()
+    table = error.groupby([cv["cutoff"], cv[id_col]]).mean().unstack(id_col)  # (cutoffs, series)
+    fig = Figure(figsize=(7, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for column in table.columns:
+        ax.plot(table.index, table[column], marker="o", ms=3, lw=1, label=str(column))
+    ax.plot(table.index, table.mean(axis=1), color="k", lw=2, label="mean")
+    ax.set_ylabel(f"MAE of {model}", fontsize=8)
+    ax.set_xlabel("cutoff", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, ncol=min(4, len(table.columns) + 1))
+    ax.set_title(title or f"{model}: error per window ({len(table)} windows, "
+                 f"mean MAE {np.nanmean(table.to_numpy()):.3g})", fontsize=9, loc="left")
     return fig

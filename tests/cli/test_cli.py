@@ -146,3 +146,31 @@ def test_weather_stops_on_duplicate_and_gap_and_succeeds_with_repairs(runner, we
     assert repaired.exit_code == 0, repaired.output
     assert "filled 9 missing" in repaired.stderr
     assert pd.read_csv(io.StringIO(repaired.stdout), index_col=0).shape == (3, 21)
+
+
+def test_cv_prints_metrics_and_writes_windows_and_plots(runner, small_csv, tmp_path):
+    result = runner.invoke(app, ["cv", str(small_csv), "--n-windows", "2", "--horizon", "4",
+                                 "--lookback", "24", "--level", "80", "-o", str(tmp_path / "cv.csv"),
+                                 "--plot", str(tmp_path / "cv.png"), "--plot-backtest",
+                                 str(tmp_path / "bt.png"), *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    assert "coverage-80" in result.stderr and "mse" in result.stderr
+    cv = pd.read_csv(tmp_path / "cv.csv")
+    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "TSM2", "TSM2-lo-80", "TSM2-hi-80"]
+    assert len(cv) == 2 * 2 * 4
+    assert (tmp_path / "cv.png").stat().st_size > 0 and (tmp_path / "bt.png").stat().st_size > 0
+
+
+def test_forecast_with_levels_adds_bounds(runner, small_csv):
+    result = runner.invoke(app, ["forecast", str(small_csv), "--horizon", "3", "--lookback", "24",
+                                 "--level", "80", "--level", "95", *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    columns = pd.read_csv(io.StringIO(result.stdout), index_col=0).columns
+    assert "series_0-lo-95" in columns and "series_1-hi-80" in columns
+
+
+def test_env_reports_versions_devices_and_backend(runner):
+    result = runner.invoke(app, ["env"])
+    assert result.exit_code == 0
+    for needle in ("tsmamba ", "torch ", "triton ", "selective scan on cpu: torch"):
+        assert needle in result.stdout

@@ -26,6 +26,9 @@ MODELS = {
     "mamba2": (Mamba2Config, Mamba2),
 }
 
+# The column name a model's forecasts get in long frames (Nixtla's convention: the model).
+ALIASES = {"tsm2": "TSM2", "s4": "S4", "mamba": "Mamba", "mamba2": "Mamba2"}
+
 # Filled in by the estimator from its data, not chosen by the user.
 DERIVED = ("n_series", "lookback", "horizon")
 
@@ -68,5 +71,5 @@ def build_model(name: str, config) -> nn.Module:
         raise TSMambaInputError(f"model {name!r}: {exc}") from None
 
 
-__all__ = ["MODELS", "model_names", "model_options", "build_config", "build_model", "TSM2",
+__all__ = ["MODELS", "ALIASES", "model_names", "model_options", "build_config", "build_model", "TSM2",
            "TSM2Config", "S4", "S4Config", "Mamba", "MambaConfig", "Mamba2", "Mamba2Config"]
