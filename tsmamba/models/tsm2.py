@@ -4,7 +4,8 @@ Glossary: m variates, p patches per variate, d model width, h horizon.
 
     input (b, l, m) --RevIN--> patches (b, m, p, patch_len) --linear--> X (b, m, p, d)
     for block k = 1..K:
-        time mixer:    along p, per variate; selective, causal (Mamba-style)
+        time mixer:    along p, per variate; selective, causal (Mamba-style), or with
+                       bidirectional_time=True also a reversed scan (Vision-Mamba-style)
         channel mixer: along m, per patch; selective, bidirectional (forward + flipped scan)
     head: LayerNorm, flatten (p d), linear to h, RevIN inverse  -> (b, h, m)
 
@@ -17,6 +18,10 @@ The scalars start as plain sequential stacking (beta_{k,k-1} = theta_{k,k} = 1, 
 Each mixer is applied pre-norm with a residual, out = in + Mixer(LayerNorm(in)), the form of
 a Mamba block; the paper leaves this detail open and the residual keeps deep stacks trainable
 from that initialisation.
+
+The paper describes the time mixer both as causal and as bidirectional. Measured on
+validation windows (BENCHMARKS.md, "TSM2's time mixer"), the causal one was better on ETTh1
+(MSE 0.246 against 0.263) and level on the demo data, and is ~40 % cheaper: it is the default.
 """
 
 from __future__ import annotations
