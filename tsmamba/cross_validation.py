@@ -51,13 +51,13 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             "+ horizon); use fewer windows, a smaller step_size, or more rows")
     alias = ALIASES[estimator.model]
     series = list(wide.columns)
+    levels = [] if level is None else [float(v) for v in np.atleast_1d(level)]
     est = None
     frames = []
     for origin in origins:
         if est is None or refit:
             est = clone(estimator).fit(wide.iloc[:origin])
         forecast = est.predict(wide.iloc[:origin], level=level)
-        levels = [] if level is None else [float(v) for v in np.atleast_1d(level)]
         out = to_long(forecast, alias, series, estimator._long_columns(), levels)
         truth = wide.iloc[origin:origin + horizon]
         out.insert(2, "cutoff", wide.index[origin - 1])
