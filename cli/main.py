@@ -351,6 +351,36 @@ def env():
     typer.echo("\n".join(lines))
 
 
+datasets_app = typer.Typer(help="The benchmark datasets and their local cache.",
+                           no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("list")
+def datasets_list():
+    """List the datasets, their frequency, and whether a verified copy is in the data directory."""
+    from tsmamba import datasets
+
+    typer.echo(f"data directory: {datasets.data_dir()} (set TSMAMBA_DATA_DIR to change it)")
+    for name in datasets.names():
+        record = datasets.info(name)
+        present = (datasets.data_dir() / record.filename).exists()
+        typer.echo(f"{name:18} {record.freq:>6}  {'present' if present else 'not downloaded'}")
+
+
+@datasets_app.command("download")
+def datasets_download(name: Annotated[str, typer.Argument(help="A name from `tsmamba datasets list`.")],
+                      debug: Debug = False):
+    """Download NAME into the data directory (if missing) and verify its sha256."""
+
+    def run():
+        from tsmamba import datasets
+
+        typer.echo(str(datasets.path(name)))
+
+    _guarded(debug, None, run)
+
+
 bench_app = typer.Typer(help="Check and time the kernels.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 

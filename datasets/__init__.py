@@ -1,5 +1,8 @@
-"""Data sets: the built-in synthetic demo (and, later, the benchmark registry)."""
+"""Datasets: the built-in synthetic demo and the benchmark registry (installed as
+`tsmamba.datasets`)."""
 
 from .demo import demo
+from .registry import REGISTRY, DatasetInfo, data_dir, download, info, load, names, path
 
-__all__ = ["demo"]
+__all__ = ["demo", "load", "names", "info", "path", "download", "data_dir", "REGISTRY",
+           "DatasetInfo"]

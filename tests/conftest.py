@@ -13,6 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TSMAMBA_DATA_DIR", REPO.parent / "shared" / "data"))
+# The dataset registry reads from here; tests never download.
+os.environ["TSMAMBA_DATA_DIR"] = str(SHARED_DATA)
 
 # Small training budgets keep the suite fast; the numbers here are about behaviour, not skill.
 FAST = dict(d_model=16, d_state=4, n_layers=1, max_epochs=2, max_steps_per_epoch=3,
