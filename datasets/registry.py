@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -26,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from tsmamba.errors import TSMambaInputError
+from tsmamba.files import sha256_file
 
 ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{}"
 ZIP_URL = "https://raw.githubusercontent.com/aspire-zero/long_term_forecast_data/master/{}"
@@ -89,14 +89,6 @@ def data_dir() -> Path:
     return Path(cache) / "tsmamba" / "data"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fetch(url: str, timeout: float = 60.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URLs
         return response.read()
@@ -126,7 +118,7 @@ def download(name: str) -> Path:
     handle, temporary = tempfile.mkstemp(prefix=f".{record.filename}.", dir=target.parent)
     with os.fdopen(handle, "wb") as out:
         out.write(payload)
-    shutil.move(temporary, target)
+    os.replace(temporary, target)  # same folder: atomic, never a half-written CSV
     return target
 
 
@@ -136,7 +128,7 @@ def path(name: str) -> Path:
     target = data_dir() / record.filename
     if not target.exists():
         return download(name)
-    digest = _sha256(target)
+    digest = sha256_file(target)
     if digest != record.sha256:
         raise TSMambaInputError(
             f"{target} has sha256 {digest}, not {record.sha256}: it is not the published "

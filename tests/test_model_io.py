@@ -127,10 +127,10 @@ def test_package_never_loads_pickles():
 def _rehash(folder):
     """Make the manifest match the files again, as a careless copy tool might not, so the
     checks after the checksum are reached too."""
-    from tsmamba.model_io import _sha256
+    from tsmamba.files import sha256_file
 
     manifest = json.loads((folder / MANIFEST).read_text())
-    manifest["files"] = {name: _sha256(folder / name) for name in FILES}
+    manifest["files"] = {name: sha256_file(folder / name) for name in FILES}
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
 

@@ -85,3 +85,14 @@ def to_long(wide: pd.DataFrame, alias: str, series: list[str], columns: LongColu
                 part[f"{alias}-{side}-{level:g}"] = wide[f"{uid}-{side}-{level:g}"].to_numpy()
         frames.append(part)
     return pd.concat(frames, ignore_index=True)
+
+
+def is_bound(column: str) -> bool:
+    return "-lo-" in column or "-hi-" in column
+
+
+def model_columns(frame: pd.DataFrame, *not_models: str) -> list[str]:
+    """The point-forecast columns of a long forecast or cross-validation frame: numeric, not
+    a bound, and not one of `not_models` (the id, time, cutoff and target columns)."""
+    return [c for c in frame.columns if c not in not_models and not is_bound(c)
+            and pd.api.types.is_numeric_dtype(frame[c])]

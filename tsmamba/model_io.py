@@ -16,7 +16,6 @@ same path stays intact until the new one is complete.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -32,20 +31,13 @@ from safetensors.torch import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 
 from .errors import ModelFormatError, NonFiniteError
+from .files import sha256_file
 from .models import MODELS, build_model
 
 FORMAT = "tsmamba-model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FILES = ("weights.safetensors", "history.safetensors", "config.json", "state.json")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _json_safe(value):
@@ -104,7 +96,7 @@ def _write_all(estimator, folder: Path) -> None:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": _package_version(),
-        "files": {name: _sha256(folder / name) for name in FILES},
+        "files": {name: sha256_file(folder / name) for name in FILES},
     })
 
 
@@ -163,7 +155,7 @@ def _verified_manifest(folder: Path) -> dict:
     for name, expected in files.items():
         if not (folder / name).is_file():
             raise ModelFormatError(f"{folder / name} is missing; the model is incomplete")
-        if _sha256(folder / name) != expected:
+        if sha256_file(folder / name) != expected:
             raise ModelFormatError(f"{folder / name} does not match its checksum in {MANIFEST}; "
                                    "the file is corrupt or was replaced")
     return manifest

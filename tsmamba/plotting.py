@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .long_format import is_bound, model_columns
+
 BAND_ALPHA = {0: 0.35, 1: 0.2, 2: 0.12}  # the narrowest interval darkest
 
 
@@ -33,9 +35,7 @@ def _levels(columns, prefix: str) -> list[str]:
 
 
 def _long_to_wide(forecast: pd.DataFrame, id_col: str, time_col: str) -> pd.DataFrame:
-    model = next(c for c in forecast.columns
-                 if c not in (id_col, time_col, "cutoff", "y") and "-lo-" not in c
-                 and "-hi-" not in c)
+    model = model_columns(forecast, id_col, time_col, "cutoff", "y")[0]
     parts = []
     for uid, group in forecast.groupby(id_col, sort=False):
         part = group.set_index(time_col).drop(columns=[id_col])
@@ -58,7 +58,7 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *,
     """
     if id_col in forecast.columns:
         forecast = _long_to_wide(forecast, id_col, time_col)
-    series = [c for c in forecast.columns if "-lo-" not in c and "-hi-" not in c][:max_panels]
+    series = [c for c in forecast.columns if not is_bound(c)][:max_panels]
     tail = tail or 4 * len(forecast)
     shown = (history[series].iloc[-tail:]
              if history is not None and set(series) <= set(history.columns) else None)
@@ -84,17 +84,12 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *,
     return fig
 
 
-def _model_column(cv: pd.DataFrame, id_col: str, time_col: str, target_col: str) -> str:
-    return next(c for c in cv.columns if c not in (id_col, time_col, "cutoff", target_col)
-                and "-lo-" not in c and "-hi-" not in c)
-
-
 def plot_cross_validation(cv: pd.DataFrame, *, max_panels: int = 4, title: str | None = None,
                           id_col: str = "unique_id", time_col: str = "ds",
                           target_col: str = "y") -> Figure:
     """One panel per series: the truth over every window, each cutoff's forecast (and its
     widest interval) in its own colour, and a dotted line at each cutoff."""
-    model = _model_column(cv, id_col, time_col, target_col)
+    model = model_columns(cv, id_col, time_col, "cutoff", target_col)[0]
     levels = _levels(cv.columns, model)
     ids = list(dict.fromkeys(cv[id_col]))[:max_panels]
     fig, axes = _panels(len(ids))
@@ -123,7 +118,7 @@ def plot_backtest(cv: pd.DataFrame, *, title: str | None = None, id_col: str = "
                   time_col: str = "ds", target_col: str = "y") -> Figure:
     """Mean absolute error of each cross-validation window, per series, against its cutoff:
     whether accuracy holds up over time."""
-    model = _model_column(cv, id_col, time_col, target_col)
+    model = model_columns(cv, id_col, time_col, "cutoff", target_col)[0]
     error = (cv[model] - cv[target_col]).abs()
     table = error.groupby([cv["cutoff"], cv[id_col]]).mean().unstack(id_col)  # (cutoffs, series)
     fig = Figure(figsize=(7, 3.2), layout="constrained")

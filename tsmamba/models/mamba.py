@@ -36,6 +36,13 @@ from tsmamba.kernels import selective_scan, selective_state_update
 from .layers import PatchConfig, PatchForecaster
 
 
+def init_dt_bias(size: int, dt_min: float, dt_max: float) -> torch.Tensor:
+    """dt starts log-uniform in [dt_min, dt_max]; the bias stores its softplus inverse, so that
+    softplus(0 + dt_bias) is that dt (Mamba, Sec. 3.6; Mamba-2 keeps it)."""
+    dt = torch.exp(torch.rand(size) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+    return dt + torch.log(-torch.expm1(-dt))
+
+
 class SelectiveSSM(nn.Module):
     """Conv, input-dependent (dt, B, C) and the selective scan, for one direction."""
 
@@ -47,10 +54,7 @@ class SelectiveSSM(nn.Module):
         self.conv = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1)
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, d_inner, bias=False)
-        # dt starts log-uniform in [dt_min, dt_max]; dt_bias stores its softplus inverse.
-        dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min))
-                       + math.log(dt_min))  # (d,)
-        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        self.dt_bias = nn.Parameter(init_dt_bias(d_inner, dt_min, dt_max))  # (d,)
         # S4D-Real initialisation: A = -(1, 2, ..., N) for every channel.
         A = repeat(torch.arange(1, d_state + 1, dtype=torch.float32), "n -> d n", d=d_inner)
         self.A_log = nn.Parameter(torch.log(A))  # (d, n)

@@ -18,7 +18,6 @@ The forecaster (`Mamba2`) is the patch backbone of `layers.py` with these blocks
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +28,7 @@ from einops import rearrange
 from tsmamba.kernels import ssd
 
 from .layers import PatchConfig, PatchForecaster
+from .mamba import init_dt_bias
 
 
 class GatedRMSNorm(nn.Module):
@@ -63,9 +63,7 @@ class Mamba2Mixer(nn.Module):
         d_xBC = d_inner + 2 * n_groups * d_state
         self.in_proj = nn.Linear(d_model, d_inner + d_xBC + self.n_heads, bias=False)
         self.conv = nn.Conv1d(d_xBC, d_xBC, d_conv, groups=d_xBC, padding=d_conv - 1)
-        dt = torch.exp(torch.rand(self.n_heads) * (math.log(dt_max) - math.log(dt_min))
-                       + math.log(dt_min))  # (h,)
-        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus inverse
+        self.dt_bias = nn.Parameter(init_dt_bias(self.n_heads, dt_min, dt_max))  # (h,)
         self.A_log = nn.Parameter(torch.log(torch.empty(self.n_heads).uniform_(1, 16)))  # (h,)
         self.D = nn.Parameter(torch.ones(self.n_heads))  # (h,)
         self.norm = GatedRMSNorm(d_inner)
