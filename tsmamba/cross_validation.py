@@ -20,7 +20,8 @@ from sklearn.metrics import (mean_absolute_error, mean_absolute_percentage_error
                              mean_squared_error, root_mean_squared_error)
 
 from .errors import TSMambaInputError
-from .long_format import to_long
+from .estimator import _positive_int
+from .long_format import is_bound, model_columns, to_long
 from .models import ALIASES
 
 METRICS = {"mse": mean_squared_error, "mae": mean_absolute_error,
@@ -32,9 +33,8 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     """See `TSMambaForecaster.cross_validation`."""
     horizon, lookback = estimator.horizon, estimator.lookback
     step = horizon if step_size is None else step_size
-    for name, value in (("n_windows", n_windows), ("step_size", step)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise TSMambaInputError(f"{name} must be a positive integer, got {value!r}")
+    _positive_int("n_windows", n_windows)
+    _positive_int("step_size", step)
     probe = clone(estimator)
     probe._check_params()
     frame, long = probe._frame(df, lookback + horizon,
@@ -57,7 +57,9 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     for origin in origins:
         if est is None or refit:
             est = clone(estimator).fit(wide.iloc[:origin])
-        forecast = est.predict(wide.iloc[:origin], level=level)
+        # predict reads the last `lookback` rows; passing only those avoids re-validating
+        # the whole prefix at every cutoff.
+        forecast = est.predict(wide.iloc[origin - lookback:origin], level=level)
         out = to_long(forecast, alias, series, estimator._long_columns(), levels)
         truth = wide.iloc[origin:origin + horizon]
         out.insert(2, "cutoff", wide.index[origin - 1])
@@ -77,10 +79,8 @@ def evaluate(cv: pd.DataFrame, metrics=("mse", "mae"), id_col: str = "unique_id"
         values inside each interval in the frame, one row per level.
     Returns one row per series and metric (utilsforecast's layout), a column per model.
     """
-    bounds = [c for c in cv.columns if "-lo-" in c or "-hi-" in c]
-    models = [c for c in cv.columns
-              if c not in (id_col, target_col, "cutoff", "ds") and c not in bounds
-              and pd.api.types.is_numeric_dtype(cv[c])]
+    bounds = [c for c in cv.columns if is_bound(c)]
+    models = model_columns(cv, id_col, target_col, "cutoff", "ds")
     rows = []
     for metric in metrics:
         if metric == "coverage":
