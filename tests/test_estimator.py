@@ -140,3 +140,9 @@ def test_a_column_nearly_constant_in_training_stays_finite(fast):
                       index=pd.date_range("2024-01-01", periods=40, freq="h"))
     forecast = TSMambaForecaster(horizon=2, lookback=8, **fast).fit(df).predict()
     assert np.isfinite(forecast.to_numpy()).all()
+
+
+def test_progress_bar_is_silent_when_stderr_is_not_a_terminal(hourly, fast, capsys):
+    TSMambaForecaster(horizon=3, lookback=24, **{**fast, "progress": True}).fit(hourly)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
