@@ -293,13 +293,13 @@ class SlidingWindows:
         stop = data.shape[0] if stop is None else stop
         self.start = start
         self.count = max(0, stop - start - lookback - horizon + 1)
-        self._offsets = torch.arange(lookback + horizon)  # (lookback + horizon,)
+        self._offsets = torch.arange(lookback + horizon, device=data.device)  # (l + h,)
 
     def __len__(self) -> int:
         return self.count
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = self.start + indices[:, None] + self._offsets  # (b, lookback + horizon)
+        rows = self.start + indices.to(self.data.device)[:, None] + self._offsets  # (b, l + h)
         window = self.data[rows]  # (b, lookback + horizon, m)
         return window[:, : self.lookback], window[:, self.lookback:]
 

@@ -21,8 +21,8 @@ from .checkpoint import Checkpointer, fingerprint
 from .data import SeriesFrame, SlidingWindows, to_series_frame
 from .errors import TSMambaInputError
 from .long_format import LongColumns, is_long, to_long, to_wide
-from .models import ALIASES, build_config, build_model, model_names
-from .training import TrainSettings, train
+from .models import ALIASES, build_config, model_names
+from .training import TrainSettings, fit_network
 
 
 def _positive_int(name: str, value, allow_none: bool = False) -> None:
@@ -143,6 +143,12 @@ class TSMambaForecaster(BaseEstimator):
         if not 0.0 < self.lr_decay <= 1.0:
             raise TSMambaInputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
 
+    def train_settings(self) -> TrainSettings:
+        """The training-loop settings among this estimator's parameters."""
+        return TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
+                             self.max_steps_per_epoch, self.patience, self.progress,
+                             self.lr_decay)
+
     def _long_columns(self) -> LongColumns:
         return LongColumns(self.id_col, self.time_col or "ds", self.target_col)
 
@@ -186,28 +192,22 @@ class TSMambaForecaster(BaseEstimator):
         train_stop = self._split(n_rows)
         scaler = _floored(StandardScaler().fit(frame.values[:train_stop]), frame.values)
         scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
-        train_windows = SlidingWindows(scaled, self.lookback, self.horizon, 0, train_stop)
-        val_windows = (SlidingWindows(scaled, self.lookback, self.horizon,
+        on_device = scaled.to(device)  # windows are cut where the model runs
+        train_windows = SlidingWindows(on_device, self.lookback, self.horizon, 0, train_stop)
+        val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
 
         config = build_config(self.model, self.model_options, n_series=n_series,
                               **self.get_params())
-        fork = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=fork):
-            torch.manual_seed(self.random_state)
-            network = build_model(self.model, config).to(device)
-            generator = torch.Generator().manual_seed(self.random_state)
-            settings = TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
-                                     self.max_steps_per_epoch, self.patience, self.progress,
-                                     self.lr_decay)
-            checkpointer = None
-            if checkpoint_dir is not None:
-                run = {**self.get_params(), "progress": None, "device": str(device),
-                       "train_stop": train_stop}
-                checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
-            result = train(network, train_windows, val_windows, settings, device, generator,
-                           checkpointer)
+        checkpointer = None
+        if checkpoint_dir is not None:
+            run = {**self.get_params(), "progress": None, "device": str(device),
+                   "train_stop": train_stop}
+            checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
+        network, result = fit_network(self.model, config, train_windows, val_windows,
+                                      self.train_settings(), device, self.random_state,
+                                      checkpointer)
 
         self.model_ = network
         self.config_ = config

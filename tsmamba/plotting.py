@@ -3,6 +3,7 @@
     plot_forecast          history, forecast and its interval bands, one panel per series
     plot_cross_validation  the rolling-origin windows: truth and each cutoff's forecast
     plot_backtest          the error of each cross-validation window against its cutoff
+    plot_test_windows      a benchmark backtest's test windows: history, truth, forecast
 """
 
 from __future__ import annotations
@@ -132,4 +133,26 @@ def plot_backtest(cv: pd.DataFrame, *, title: str | None = None, id_col: str = "
     ax.legend(fontsize=7, ncol=min(4, len(table.columns) + 1))
     ax.set_title(title or f"{model}: error per window ({len(table)} windows, "
                  f"mean MAE {np.nanmean(table.to_numpy()):.3g})", fontsize=9, loc="left")
+    return fig
+
+
+def plot_test_windows(runs: list[tuple[str, list]], column: str) -> Figure:
+    """One row per run, one panel per window: the window's history, the truth that followed
+    and the forecast, for one column. `runs` holds (title, [(history, truth, forecast), ...])
+    with Series indexed by time, as `tsmamba.backtest(plot=...)` collects them."""
+    n_cols = max(len(windows) for _, windows in runs)
+    fig = Figure(figsize=(4 * n_cols, 2.3 * len(runs) + 0.5), layout="constrained")
+    axes = fig.subplots(len(runs), n_cols, squeeze=False)
+    for row, (title, windows) in zip(axes, runs):
+        for ax, (history, truth, forecast) in zip(row, windows):
+            ax.plot(history.index, history.values, color="0.35", lw=1, label="history")
+            ax.plot(truth.index, truth.values, color="k", ls="--", lw=1, label="truth")
+            ax.plot(forecast.index, forecast.values, color="tab:blue", lw=1.5, label="forecast")
+            ax.axvline(truth.index[0], color="0.7", ls=":", lw=1)
+            ax.set_title(f"{title}: {column} from {truth.index[0]:%Y-%m-%d %H:%M}", fontsize=8,
+                         loc="left")
+            ax.tick_params(labelsize=6)
+            for label in ax.get_xticklabels():
+                label.set_rotation(30)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
     return fig

@@ -2,12 +2,18 @@
 
 Kept apart from the estimator so the loop reads on its own and the estimator stays about data
 and the scikit-learn contract.
+
+On CUDA the model's training forward and backward are captured once as CUDA graphs and
+replayed for every full batch: a step of these small networks is otherwise bound by launching
+hundreds of tiny kernels. `TSMAMBA_CUDA_GRAPHS=0` turns this off (tests/test_cuda_graphs.py
+checks it against the plain step on a GPU).
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 from dataclasses import dataclass
 
@@ -19,9 +25,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .checkpoint import Checkpointer, LoopState
 from .data import SlidingWindows
 from .errors import NonFiniteError
+from .models import build_model
 
 EVAL_BATCH = 256
 GRAD_CLIP = 1.0
+CUDA_GRAPHS = os.environ.get("TSMAMBA_CUDA_GRAPHS", "1") != "0"
 
 
 @dataclass
@@ -55,11 +63,32 @@ def evaluate(model: nn.Module, windows: SlidingWindows, device: torch.device) ->
     return total / max(count, 1)
 
 
-def _train_epoch(model, windows, optimiser, settings, device, generator, epoch) -> float:
+def graphed_forward(model: nn.Module, windows: SlidingWindows, batch_size: int,
+                    device: torch.device):
+    """The model's training forward (and its backward) as CUDA graphs for batches of
+    `batch_size`, or None off CUDA or with fewer windows than a batch. Parameters are shared
+    with `model`; other batch sizes go through `model` itself."""
+    if device.type != "cuda" or not CUDA_GRAPHS or len(windows) < batch_size:
+        return None
+    model.train()
+    sample, _ = windows.batch(torch.arange(batch_size))  # (batch, lookback, m)
+    torch.cuda.make_graphed_callables(model, (sample.to(device),))
+    # That replaced model.forward by the graph's replay for every call in training mode;
+    # keep the replay for full batches and give the model its own forward back, so that a
+    # last, smaller batch runs eagerly instead of being broadcast into the graph's input.
+    graphed = model.forward
+    del model.forward
+    model.zero_grad(set_to_none=True)  # the capture's warm-up steps left gradients
+    return graphed
+
+
+def _train_epoch(model, windows, optimiser, settings, device, generator, epoch,
+                 graphed=None) -> float:
     model.train()
     running, steps = 0.0, 0
     for x, y in windows.batches(settings.batch_size, generator, settings.max_steps_per_epoch):
-        loss = torch.mean((model(x.to(device)) - y.to(device)) ** 2)
+        forward = graphed if graphed is not None and len(x) == settings.batch_size else model
+        loss = torch.mean((forward(x.to(device)) - y.to(device)) ** 2)
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"the training loss became {loss.item()} at epoch {epoch}, step {steps + 1}; "
@@ -88,12 +117,13 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
         resumed = checkpointer.restore(model, optimiser, scheduler, generator)
         if resumed is not None:
             state, best_state = resumed
+    graphed = graphed_forward(model, train_windows, settings.batch_size, device)
     with _progress_bar(settings.progress) as bar:
         task = bar.add_task("fit", total=settings.max_epochs, completed=state.epoch, losses="")
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
             train_loss = _train_epoch(model, train_windows, optimiser, settings, device,
-                                      generator, epoch)
+                                      generator, epoch, graphed)
             val_loss = evaluate(model, val_windows, device) if val_windows else train_loss
             if not math.isfinite(val_loss):
                 raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
@@ -114,3 +144,19 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
         model.load_state_dict(best_state)
     model.eval()
     return state
+
+
+def fit_network(name: str, config, train_windows: SlidingWindows,
+                val_windows: SlidingWindows | None, settings: TrainSettings,
+                device: torch.device, seed: int,
+                checkpointer: Checkpointer | None = None) -> tuple[nn.Module, LoopState]:
+    """Build model `name` from `config` and train it, seeded by `seed` alone: the caller's
+    random state is left as it was, so the same seed gives the same network on CPU."""
+    fork = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork):
+        torch.manual_seed(seed)
+        network = build_model(name, config).to(device)
+        generator = torch.Generator().manual_seed(seed)
+        state = train(network, train_windows, val_windows, settings, device, generator,
+                      checkpointer)
+    return network, state
