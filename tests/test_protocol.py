@@ -39,7 +39,8 @@ def test_too_few_rows_and_unknown_convention_are_named():
         split_rows("ett-hour", 9000, 96)
     with pytest.raises(TSMambaInputError, match="unknown split convention 'monthly'"):
         split_rows("monthly", 1000, 96)
-    with pytest.raises(TSMambaInputError, match="validation split has 40 rows, fewer than lookback 30 \\+ horizon 25"):
+    with pytest.raises(TSMambaInputError,
+                       match="validation split has 40 rows, fewer than lookback 30 \\+ horizon 25"):
         prepare(np.zeros((100, 2)), "ratio", 30, 25)
 
 

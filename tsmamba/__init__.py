@@ -14,6 +14,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
+from .backtest import backtest
 from .cross_validation import evaluate
 from .estimator import TSMambaForecaster
 from .plotting import plot_backtest, plot_cross_validation, plot_forecast
@@ -23,6 +24,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
-__all__ = ["TSMambaForecaster", "evaluate", "plot_forecast", "plot_cross_validation",
+__all__ = ["TSMambaForecaster", "backtest", "evaluate", "plot_forecast", "plot_cross_validation",
            "plot_backtest", "TSMambaInputError", "ModelFormatError",
            "NonFiniteError", "__version__"]

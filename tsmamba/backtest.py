@@ -117,9 +117,11 @@ def _run(model: str, dataset: str, data: ProtocolData, seed: int, settings: dict
                                  seed)
     mse, mae, n_windows = score(network, data, split)
     wall = time.perf_counter() - began
+    val_mse, val_mae, _ = score(network, data, "validation")  # what settings are chosen by
     row = {
         "dataset": dataset, "model": model, "lookback": data.lookback, "horizon": data.horizon,
         "seed": seed, "split": split, "mse": mse, "mae": mae, "windows": n_windows,
+        "val_mse": val_mse, "val_mae": val_mae,
         "train_windows": len(data.windows("train")), "epochs": state.epoch,
         "best_epoch": state.best_epoch, "wall_s": wall, "peak_mem_mb": _peak_memory_mb(device),
         "device": _device_name(device),
@@ -145,7 +147,8 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
         and forecast of the last column.
     on_result : called with each row as soon as its run ends (the CLI's --json).
 
-    Columns: dataset, model, lookback, horizon, seed, split, mse, mae, windows, train_windows,
+    Columns: dataset, model, lookback, horizon, seed, split, mse, mae (on `split`), windows,
+    val_mse, val_mae (on the validation split, for choosing settings), train_windows,
     epochs, best_epoch, wall_s, peak_mem_mb, device, settings (every parameter used), config
     (the network's), tsmamba and torch versions.
     """

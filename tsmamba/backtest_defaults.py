@@ -14,9 +14,12 @@ TRAINING = {"batch_size": 32, "max_epochs": 10, "patience": 3, "max_steps_per_ep
 # Chosen by validation MSE; a dataset not listed gets the model's "*" entry. S4, Mamba and
 # Mamba-2 were not searched: they train with the estimator's network defaults.
 CHOSEN: dict[str, dict[str, dict]] = {
-    # Best validation MSE (mean of horizons 96 and 720) on ETTh1, ETTh2 and ETTm2 and at
-    # horizon 96 on ETTm1; weather was not searched and gets the same.
-    "tsm2": {"*": {"d_model": 32, "dropout": 0.3, "learning_rate": 2e-4, "lr_decay": 0.5}},
+    # The lowest validation MSE (horizons 96 and 720) on ETTh1, ETTh2 and ETTm2, and at
+    # horizon 96 on ETTm1; weather was not searched and gets the same. ETTh2 and ETTm2 then
+    # took the setting with the lowest mean validation MSE over all four horizons among four.
+    "tsm2": {"*": {"d_model": 32, "dropout": 0.3, "learning_rate": 2e-4, "lr_decay": 0.5},
+             "ETTh2": {"dropout": 0.5},
+             "ETTm2": {"d_model": 16, "dropout": 0.5}},
     "s4": {"*": {}},
     "mamba": {"*": {}},
     "mamba2": {"*": {}},

@@ -61,7 +61,8 @@ def split_rows(convention: str, n_rows: int, lookback: int) -> Split:
     if n_rows < test_stop:
         raise TSMambaInputError(f"the {convention!r} split needs {test_stop} rows, the data "
                                 f"has {n_rows}")
-    return Split((0, train_stop), (train_stop - lookback, val_stop), (val_stop - lookback, test_stop))
+    return Split((0, train_stop), (train_stop - lookback, val_stop),
+                 (val_stop - lookback, test_stop))
 
 
 @dataclass

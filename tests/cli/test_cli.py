@@ -174,3 +174,28 @@ def test_env_reports_versions_devices_and_backend(runner):
     assert result.exit_code == 0
     for needle in ("tsmamba ", "torch ", "triton ", "selective scan on cpu: torch"):
         assert needle in result.stdout
+
+
+def test_backtest_prints_the_table_and_appends_json_lines(runner, tmp_path):
+    import json
+
+    out = tmp_path / "runs.jsonl"
+    out.write_text('{"kept": true}\n')  # an earlier line is kept, never overwritten
+    args = ["backtest", "ETTh1", "--horizon", "96", "--set", "d_model=8", "--set", "n_layers=1",
+            "--set", "max_epochs=1", "--set", "max_steps_per_epoch=1", "--device", "cpu",
+            "--json", str(out), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2785" in result.stdout and "iTransformer" in result.stdout
+    assert "0.386 / 0.405" in result.stdout  # iTransformer's published ETTh1-96 beside ours
+    lines = out.read_text().splitlines()
+    assert json.loads(lines[0]) == {"kept": True}
+    run = json.loads(lines[1])
+    assert run["windows"] == 2785 and run["settings"]["d_model"] == 8
+
+
+def test_backtest_unknown_dataset_and_setting_are_one_line_errors(runner):
+    result = runner.invoke(app, ["backtest", "ETTh9", "--no-progress"])
+    assert result.exit_code == 1 and "unknown dataset 'ETTh9'" in result.output
+    result = runner.invoke(app, ["backtest", "ETTh1", "--set", "horizon=5", "--no-progress"])
+    assert result.exit_code == 1 and "cannot set ['horizon']" in result.output
