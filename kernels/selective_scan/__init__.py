@@ -18,7 +18,7 @@ BACKENDS = ("auto", "triton", "torch", "naive")
 
 def _triton_available() -> bool:
     try:
-        from . import fused_recurrent  # noqa: F401  (imports triton)
+        from . import triton_scan  # noqa: F401  (imports triton)
     except ImportError:
         return False
     return True
@@ -69,7 +69,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if chosen == "naive":
         return naive_selective_scan(*args)
     if chosen == "triton":
-        from .fused_recurrent import triton_selective_scan
+        from .triton_scan import triton_selective_scan
 
         return triton_selective_scan(*args)
     return chunked_selective_scan(*args)

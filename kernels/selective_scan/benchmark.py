@@ -115,8 +115,21 @@ def time_backend(fn, size, dtype, device) -> tuple[float, float]:
     return _time(forward, device), _time(forward_backward, device)
 
 
+def warm_up(device: torch.device, seconds: float = 1.0) -> None:
+    """Keep the GPU busy for a moment so that its clocks have risen before the first timing."""
+    if device.type != "cuda":
+        return
+    x = torch.randn(4096, 4096, device=device)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(10):
+            x = torch.tanh(x @ x)
+        torch.cuda.synchronize(device)
+
+
 def run(sizes, dtypes, device: torch.device, skip=()):
     """Yield one row per (backend, dtype, size): correctness and median times."""
+    warm_up(device)
     for name, fn in backends(device).items():
         if name in skip:
             continue
@@ -130,22 +143,22 @@ def run(sizes, dtypes, device: torch.device, skip=()):
 
 
 def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cuda"),
-         block_ds=(4, 8, 16), chunks=(16, 32, 64), warps=(2, 4, 8)):
-    """Sweep the Triton launch settings at one size; yield (config, fwd ms, fwd+bwd ms)."""
+         block_ds=(1, 2, 4), chunks=((64,), (128,), (128, 256, 512)), warps=(1, 2)):
+    """Sweep the Triton launch settings at one size; yield (config, fwd ms, fwd+bwd ms, error)."""
     import itertools
 
-    from . import fused_recurrent
+    from . import triton_scan
 
-    saved = dict(fused_recurrent.CONFIG)
+    saved = dict(triton_scan.CONFIG)
     fn = backends(device)["triton"]
     try:
-        for block_d, chunk, warps in itertools.product(block_ds, chunks, warps):
-            fused_recurrent.CONFIG.update(block_d=block_d, chunk=chunk, num_warps=warps)
+        for block_d, chunk, num_warps in itertools.product(block_ds, chunks, warps):
+            triton_scan.CONFIG.update(block_d=block_d, chunks=tuple(chunk), num_warps=num_warps)
             try:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)
             except Exception as exc:  # noqa: BLE001 - a config that fails to compile is skipped
-                yield dict(fused_recurrent.CONFIG), float("nan"), float("nan"), str(exc)[:80]
+                yield dict(triton_scan.CONFIG), float("nan"), float("nan"), str(exc)[:80]
                 continue
-            yield dict(fused_recurrent.CONFIG), fwd, fwd_bwd, ""
+            yield dict(triton_scan.CONFIG), fwd, fwd_bwd, ""
     finally:
-        fused_recurrent.CONFIG.update(saved)
+        triton_scan.CONFIG.update(saved)

@@ -12,21 +12,25 @@ from tsmamba.kernels.selective_scan import naive_selective_scan
 
 from .test_selective_scan import GRAD_NAMES, TOLERANCE, close, make_inputs, run
 
-fused_recurrent = pytest.importorskip("tsmamba.kernels.selective_scan.fused_recurrent")
+triton_scan = pytest.importorskip("tsmamba.kernels.selective_scan.triton_scan")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 CASES = [
     # (b, d, n, l, groups, with_z, with_D, with_bias, softplus)
     (1, 5, 4, 1, None, True, True, True, True),
     (2, 5, 4, 33, None, True, True, True, True),  # one full chunk and one partial
-    (1, 18, 1, 65, None, False, False, False, False),  # two channel blocks, n = 1
+    (1, 18, 1, 65, None, False, False, False, False),  # three chunks, five channel blocks, n = 1
     (1, 6, 4, 40, 3, True, False, True, True),  # grouped B/C, blocks of 2 channels
 ]
 
 
 @pytest.fixture(autouse=True)
-def poison(monkeypatch):
-    monkeypatch.setattr(fused_recurrent, "POISON_OUTPUTS", True)
+def small_chunks_and_poison(monkeypatch):
+    # Chunks of 32 steps and blocks of 4 channels, so these short sequences cross chunk and
+    # block boundaries; outputs start as NaN so that unwritten elements fail.
+    monkeypatch.setitem(triton_scan.CONFIG, "chunks", (32,))
+    monkeypatch.setitem(triton_scan.CONFIG, "block_d", 4)
+    monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
 
 
 def to_device(inputs):

@@ -1,0 +1,318 @@
+"""Triton forward and backward kernels for the selective scan (the GPU path).
+
+Each program owns BLOCK_D channels of one batch row and walks the sequence in chunks of T
+steps. A chunk's inputs are loaded once as (BLOCK_D, T) tiles; then the kernel loops over the
+state index n, and for each n runs the chunk's recurrence as one `tl.associative_scan` along
+time. Time is the parallel axis (each thread holds a few consecutive steps, the scan joins
+them across lanes), so the (d, n, t) work never needs a reduction over n across threads: y,
+and in the backward du and ddelta, simply accumulate over the n loop. This mirrors how
+mamba_ssm's CUDA kernel is organised (threads over time, a loop over states).
+
+State crosses chunk boundaries through `states` (b, d, n_chunks + 1, n): the forward writes the
+state at every chunk start there, and the backward reads them back as checkpoints, so nothing
+of size (b, d, l, n) is ever stored. The backward walks the chunks in reverse and runs the
+adjoint recurrence G_t = C_t dy_t + dA_{t+1} G_{t+1} as a reverse scan. dA_{t+1} sits one step
+ahead of G_t; instead of loading and exponentiating dt twice, the scan carries R_t = dA_t G_t
+and yields G_t = src_t + R_{t+1} as the "exclusive" part of the same affine composition (see
+`_adjoint_combine`); R at the chunk's first step is the carry into the previous chunk. One
+identity avoids a shifted copy of the states:
+
+    dA_t * h_{t-1} = h_t - dt_t B_t u_t
+
+dB and dC sum over channels: a program sums its BLOCK_D channels in registers and adds the
+(T,) result atomically; dA, D and delta_bias sum over batch and time the same way. The atomics
+are relaxed: Triton's default (acquire-release) puts a GPU-wide memory barrier behind each
+one, which cost more than the arithmetic (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+# Launch settings: channels per program, time steps per chunk, warps per program. The chunk
+# is a multiple of the 32 lanes of a warp; `_chunk_for` picks the one that pads least.
+# Chosen by a sweep on an H100 (`benchmark.tune`); see BENCHMARKS.md.
+CONFIG = {"block_d": 2, "chunks": (128,), "num_warps": 1}
+
+LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * LOG2E)
+FAST_EXP = os.environ.get("TRITON_INTERPRET") != "1"
+
+# Tests set this to fill outputs with NaN before launch, so unwritten elements show.
+POISON_OUTPUTS = False
+
+
+def _alloc(shape, dtype, device, zero=False):
+    if zero:
+        return torch.zeros(shape, dtype=dtype, device=device)
+    if POISON_OUTPUTS:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+@triton.jit
+def _first_order(a1, b1, a2, b2):
+    # Composition of h -> a1 h + b1 then h -> a2 h + b2.
+    return a1 * a2, b1 * a2 + b2
+
+
+@triton.jit
+def _adjoint_combine(p_late, q_late, g0_late, g1_late, p_early, q_early, g0_early, g1_early):
+    # A segment of steps maps x = R entering at its late end to R = p x + q and G = g1 x + g0
+    # at its early end; a reverse scan combines (later segment, earlier segment).
+    return (p_early * p_late, p_early * q_late + q_early, g0_early + g1_early * q_late,
+            g1_early * p_late)
+
+
+@triton.jit
+def _exp2(x, FAST: tl.constexpr):
+    # ex2.approx.ftz is one MUFU instruction; tl.exp adds a scale and denormal fix-ups around
+    # it. The interpreter (CI, no GPU) cannot run inline PTX, so it takes tl.exp2.
+    if FAST:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x],
+                                         dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return tl.exp2(x)
+
+
+@triton.jit
+def _softplus(x):
+    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(x)))
+
+
+@triton.jit
+def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
+             SOFTPLUS: tl.constexpr):
+    """dt for a (BLOCK_D, T) tile, zero on padding so that padded steps pass the state on."""
+    pre = tl.load(delta_ptrs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        pre += tl.load(bias_ptr + offs_d, mask=mask_d, other=0.0)[:, None]
+    dt = _softplus(pre) if SOFTPLUS else pre
+    return tl.where(mask, dt, 0.0), pre
+
+
+@triton.jit
+def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
+                states_ptr, last_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
+                HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
+                FAST_EXP: tl.constexpr):
+    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_t = tl.arange(0, T)
+    mask_d = offs_d < dim
+    first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
+    group = (pid_d * BLOCK_D) // group_dim  # the launcher keeps a block inside one group
+    row = (pid_b * dim + offs_d) * seq_len  # (BLOCK_D,) offsets of the channels' rows
+    bc_ptr = B_ptr + (pid_b * n_groups + group) * d_state * seq_len
+    cc_ptr = C_ptr + (pid_b * n_groups + group) * d_state * seq_len
+    st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks + 1) * d_state  # (BLOCK_D,)
+    for n in range(d_state):
+        tl.store(st_ptr + n, tl.zeros((BLOCK_D,), dtype=tl.float32), mask=mask_d)
+    tl.debug_barrier()
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
+    for k in range(n_chunks):
+        t = k * T + offs_t
+        mask_t = t < seq_len
+        mask = mask_d[:, None] & mask_t[None, :]
+        offs = row[:, None] + t[None, :]
+        u = tl.load(u_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dt, _ = _load_dt(delta_ptr + offs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS, SOFTPLUS)
+        dtu = dt * u
+        y = tl.zeros((BLOCK_D, T), dtype=tl.float32)
+        for n in range(d_state):
+            A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
+            B_n = tl.load(bc_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+            C_n = tl.load(cc_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+            h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
+            dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
+            dBu = dtu * B_n[None, :]
+            _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
+                                       _first_order)
+            y += H * C_n[None, :]
+            h_end = tl.sum(tl.where(last, H, 0.0), axis=1)
+            tl.store(st_ptr + (k + 1) * d_state + n, h_end, mask=mask_d)
+        if HAS_D:
+            y += Dv[:, None] * u
+        if HAS_Z:
+            z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            y = y * z * tl.sigmoid(z)
+        tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+        tl.debug_barrier()  # this chunk's end states are read by other threads next chunk
+    for n in range(d_state):
+        h_last = tl.load(st_ptr + n_chunks * d_state + n, mask=mask_d, other=0.0)
+        tl.store(last_ptr + (pid_b * dim + offs_d) * d_state + n, h_last, mask=mask_d)
+
+
+@triton.jit
+def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr,
+                states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr,
+                dz_ptr, dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
+                HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
+                FAST_EXP: tl.constexpr):
+    """`carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if none) and R between chunks."""
+    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_t = tl.arange(0, T)
+    mask_d = offs_d < dim
+    first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
+    group = (pid_d * BLOCK_D) // group_dim
+    row = (pid_b * dim + offs_d) * seq_len
+    bc_off = (pid_b * n_groups + group) * d_state * seq_len
+    st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks + 1) * d_state
+    cr_ptr = carry_ptr + (pid_b * dim + offs_d) * d_state
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
+    dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    for kk in range(n_chunks):
+        k = n_chunks - 1 - kk
+        t = k * T + offs_t
+        mask_t = t < seq_len
+        mask = mask_d[:, None] & mask_t[None, :]
+        offs = row[:, None] + t[None, :]
+        u = tl.load(u_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        dt, pre = _load_dt(delta_ptr + offs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS,
+                           SOFTPLUS)
+        dtu = dt * u
+        dout = tl.load(dout_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+        if HAS_Z:
+            z = tl.load(z_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            sig = tl.sigmoid(z)
+            dy = dout * z * sig
+        else:
+            dy = dout
+        y = tl.zeros((BLOCK_D, T), dtype=tl.float32)  # pre-gate output, for dz
+        GB = tl.zeros((BLOCK_D, T), dtype=tl.float32)  # sum_n G B
+        XA = tl.zeros((BLOCK_D, T), dtype=tl.float32)  # sum_n G dA h_{t-1} A
+        for n in range(d_state):
+            A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
+            B_n = tl.load(B_ptr + bc_off + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+            C_n = tl.load(C_ptr + bc_off + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+            h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
+            dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
+            dBu = dtu * B_n[None, :]
+            _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
+                                       _first_order)
+            y += H * C_n[None, :]
+            R_in = tl.load(cr_ptr + n, mask=mask_d, other=0.0)
+            src = dy * C_n[None, :]
+            src = tl.where(last, src + R_in[:, None], src)
+            ones = tl.full(dA.shape, 1.0, tl.float32)
+            _, R, G, _ = tl.associative_scan((dA, dA * src, src, ones), 1, _adjoint_combine,
+                                             reverse=True)
+            tl.store(cr_ptr + n, tl.sum(tl.where(first, R, 0.0), axis=1), mask=mask_d)
+            GB += G * B_n[None, :]
+            X = G * (H - dBu)  # G_t dA_t h_{t-1}
+            XA += X * A_n[:, None]
+            tl.atomic_add(dA_ptr + offs_d * d_state + n, tl.sum(X * dt, axis=1), mask=mask_d,
+                          sem="relaxed")
+            tl.atomic_add(dB_ptr + bc_off + n * seq_len + t, tl.sum(G * dtu, axis=0),
+                          mask=mask_t, sem="relaxed")
+            tl.atomic_add(dC_ptr + bc_off + n * seq_len + t, tl.sum(H * dy, axis=0),
+                          mask=mask_t, sem="relaxed")
+        du = GB * dt
+        ddt = GB * u + XA
+        if HAS_D:
+            du += Dv[:, None] * dy
+            dD_acc += tl.sum(dy * u, axis=1)
+            y += Dv[:, None] * u
+        if HAS_Z:
+            tl.store(dz_ptr + offs, dout * y * sig * (1.0 + z * (1.0 - sig)), mask=mask)
+        if SOFTPLUS:
+            ddt = ddt * tl.sigmoid(pre)
+        ddt = tl.where(mask, ddt, 0.0)
+        dbias_acc += tl.sum(ddt, axis=1)
+        tl.store(du_ptr + offs, du, mask=mask)
+        tl.store(ddelta_ptr + offs, ddt, mask=mask)
+        tl.debug_barrier()  # the carries written above are read by other threads next chunk
+    if HAS_D:
+        tl.atomic_add(dD_ptr + offs_d, dD_acc, mask=mask_d, sem="relaxed")
+    if HAS_BIAS:
+        tl.atomic_add(dbias_ptr + offs_d, dbias_acc, mask=mask_d, sem="relaxed")
+
+
+def _chunk_for(seq_len: int) -> int:
+    """The chunk from CONFIG that pads the sequence least (the longer one on a tie)."""
+    return min(CONFIG["chunks"], key=lambda c: (triton.cdiv(seq_len, c) * c, -c))
+
+
+def _block_d(group_dim: int, n_groups: int) -> int:
+    """Channels per program: CONFIG's, or fewer so that a block never spans two groups of B/C."""
+    block = CONFIG["block_d"]
+    if n_groups > 1:
+        while group_dim % block:
+            block //= 2
+    return max(block, 1)
+
+
+class TritonSelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+        u, delta, B, C = (x.contiguous() for x in (u, delta, B, C))
+        z = z.contiguous() if z is not None else None
+        A32 = A.float().contiguous()
+        D32 = D.float().contiguous() if D is not None else None
+        bias32 = delta_bias.float().contiguous() if delta_bias is not None else None
+        b, d, l = u.shape
+        g = 1 if B.dim() == 3 else B.shape[1]
+        n = A.shape[1]
+        block, chunk = _block_d(d // g, g), _chunk_for(l)
+        n_chunks = triton.cdiv(l, chunk)
+        out = _alloc((b, d, l), u.dtype, u.device)
+        states = _alloc((b, d, n_chunks + 1, n), torch.float32, u.device)
+        last = _alloc((b, d, n), torch.float32, u.device)
+        grid = (b, triton.cdiv(d, block))
+        _fwd_kernel[grid](u, delta, A32, B, C, D32, z, bias32, out, states, last, d, l, n,
+                          d // g, g, n_chunks, HAS_D=D is not None, HAS_Z=z is not None,
+                          HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
+                          BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
+                          num_warps=CONFIG["num_warps"])
+        ctx.launch = (block, chunk, n_chunks, CONFIG["num_warps"])
+        ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
+        ctx.delta_softplus = delta_softplus
+        ctx.dtypes = (A.dtype, D.dtype if D is not None else None,
+                      delta_bias.dtype if delta_bias is not None else None)
+        return out, last
+
+    @staticmethod
+    def backward(ctx, dout, dlast):
+        u, delta, A32, B, C, D32, z, bias32, states = ctx.saved_tensors
+        block, chunk, n_chunks, num_warps = ctx.launch  # the forward's, whatever CONFIG says now
+        b, d, l = u.shape
+        g = 1 if B.dim() == 3 else B.shape[1]
+        n = A32.shape[1]
+        dout = dout.contiguous()
+        dev = u.device
+        du = _alloc((b, d, l), torch.float32, dev)
+        ddelta = _alloc((b, d, l), torch.float32, dev)
+        dz = _alloc((b, d, l), torch.float32, dev) if z is not None else None
+        dA = _alloc((d, n), torch.float32, dev, zero=True)
+        dB = _alloc(B.shape, torch.float32, dev, zero=True)
+        dC = _alloc(C.shape, torch.float32, dev, zero=True)
+        dD = _alloc((d,), torch.float32, dev, zero=True) if D32 is not None else None
+        dbias = _alloc((d,), torch.float32, dev, zero=True) if bias32 is not None else None
+        carry = (dlast.float().contiguous().clone() if dlast is not None
+                 else _alloc((b, d, n), torch.float32, dev, zero=True))
+        grid = (b, triton.cdiv(d, block))
+        _bwd_kernel[grid](u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta,
+                          dA, dB, dC, dD, dz, dbias, d, l, n, d // g, g, n_chunks,
+                          HAS_D=D32 is not None, HAS_Z=z is not None, HAS_BIAS=bias32 is not None,
+                          SOFTPLUS=ctx.delta_softplus, BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
+                          num_warps=num_warps)
+        A_dtype, D_dtype, bias_dtype = ctx.dtypes
+        return (du.to(u.dtype), ddelta.to(delta.dtype), dA.to(A_dtype), dB.to(B.dtype),
+                dC.to(C.dtype), dD.to(D_dtype) if dD is not None else None,
+                dz.to(z.dtype) if dz is not None else None,
+                dbias.to(bias_dtype) if dbias is not None else None, None)
+
+
+def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
+                          delta_softplus=False, return_last_state=False):
+    out, last = TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return (out, last) if return_last_state else out
