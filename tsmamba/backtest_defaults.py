@@ -16,10 +16,11 @@ TRAINING = {"batch_size": 32, "max_epochs": 10, "patience": 3, "max_steps_per_ep
 CHOSEN: dict[str, dict[str, dict]] = {
     # The lowest validation MSE (horizons 96 and 720) on ETTh1, ETTh2 and ETTm2, and at
     # horizon 96 on ETTm1; weather was not searched and gets the same. ETTh2 and ETTm2 then
-    # took the setting with the lowest mean validation MSE over all four horizons among four.
+    # took the setting with the lowest mean validation MSE over all four horizons: ETTh2 among
+    # four, ETTm2 among fourteen in three rounds.
     "tsm2": {"*": {"d_model": 32, "dropout": 0.3, "learning_rate": 2e-4, "lr_decay": 0.5},
              "ETTh2": {"dropout": 0.5},
-             "ETTm2": {"d_model": 16, "dropout": 0.5}},
+             "ETTm2": {"d_model": 16, "dropout": 0.6, "lr_decay": 0.8}},
     "s4": {"*": {}},
     "mamba": {"*": {}},
     "mamba2": {"*": {}},
