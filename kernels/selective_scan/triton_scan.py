@@ -95,6 +95,23 @@ def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
 
 
 @triton.jit
+def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, k, d_state,
+                  seq_len, dt, dtu, first, FAST_EXP: tl.constexpr):
+    """State n over chunk k: the states H (BLOCK_D, T), seeded with the stored chunk start,
+    and what built them (A_n, the rows B_n and C_n, dA, dBu). B_ptr, C_ptr point at the block's
+    group of B and C in this batch row."""
+    A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
+    B_n = tl.load(B_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+    C_n = tl.load(C_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
+    h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
+    dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
+    dBu = dtu * B_n[None, :]
+    _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
+                               _first_order)
+    return A_n, B_n, C_n, dA, dBu, H
+
+
+@triton.jit
 def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
                 states_ptr, last_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
@@ -107,8 +124,7 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
     first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
     group = (pid_d * BLOCK_D) // group_dim  # the launcher keeps a block inside one group
     row = (pid_b * dim + offs_d) * seq_len  # (BLOCK_D,) offsets of the channels' rows
-    bc_ptr = B_ptr + (pid_b * n_groups + group) * d_state * seq_len
-    cc_ptr = C_ptr + (pid_b * n_groups + group) * d_state * seq_len
+    bc_off = (pid_b * n_groups + group) * d_state * seq_len
     st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks + 1) * d_state  # (BLOCK_D,)
     for n in range(d_state):
         tl.store(st_ptr + n, tl.zeros((BLOCK_D,), dtype=tl.float32), mask=mask_d)
@@ -125,14 +141,9 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
         dtu = dt * u
         y = tl.zeros((BLOCK_D, T), dtype=tl.float32)
         for n in range(d_state):
-            A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
-            B_n = tl.load(bc_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-            C_n = tl.load(cc_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-            h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
-            dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
-            dBu = dtu * B_n[None, :]
-            _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
-                                       _first_order)
+            _, _, C_n, _, _, H = _chunk_states(
+                A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n, k,
+                d_state, seq_len, dt, dtu, first, FAST_EXP)
             y += H * C_n[None, :]
             h_end = tl.sum(tl.where(last, H, 0.0), axis=1)
             tl.store(st_ptr + (k + 1) * d_state + n, h_end, mask=mask_d)
@@ -191,14 +202,9 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
         GB = tl.zeros((BLOCK_D, T), dtype=tl.float32)  # sum_n G B
         XA = tl.zeros((BLOCK_D, T), dtype=tl.float32)  # sum_n G dA h_{t-1} A
         for n in range(d_state):
-            A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
-            B_n = tl.load(B_ptr + bc_off + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-            C_n = tl.load(C_ptr + bc_off + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-            h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
-            dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
-            dBu = dtu * B_n[None, :]
-            _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
-                                       _first_order)
+            A_n, B_n, C_n, dA, dBu, H = _chunk_states(
+                A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n, k,
+                d_state, seq_len, dt, dtu, first, FAST_EXP)
             y += H * C_n[None, :]
             R_in = tl.load(cr_ptr + n, mask=mask_d, other=0.0)
             src = dy * C_n[None, :]
