@@ -40,6 +40,15 @@ def _time_major(x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
     return x[..., t0:t1].permute(3, 0, 1, 2).contiguous()
 
 
+class _Workspace:
+    """The three chunk-sized (T, b, g, n, e) buffers, allocated once per call and reused by
+    every chunk: a fresh multi-megabyte tensor per product costs more (page faults on first
+    touch) than the product itself on a CPU."""
+
+    def __init__(self, T, b, g, n, e, like):
+        self.dA, self.H, self.G = (like.new_empty(T, b, g, n, e) for _ in range(3))
+
+
 class _Chunk:
     """One chunk's discretised inputs and states as time-major (T, b, g, n, e) buffers.
 
@@ -48,15 +57,16 @@ class _Chunk:
     contractions over n or e are batched matmuls with no transposing copies.
     """
 
-    def __init__(self, t0, t1, u, dt, A_t, B, h0):
+    def __init__(self, t0, t1, u, dt, A_t, B, h0, work: _Workspace):
+        T = t1 - t0
         self.u = _time_major(u, t0, t1)  # (T, b, g, e)
         self.dt = _time_major(dt, t0, t1)  # (T, b, g, e)
         self.B = _time_major(B, t0, t1)  # (T, b, g, n)
-        self.dA = torch.exp_(self.dt.unsqueeze(3) * A_t)  # (T, b, g, n, e)
+        self.dA = torch.mul(self.dt.unsqueeze(3), A_t, out=work.dA[:T]).exp_()  # (T, b, g, n, e)
         # dt * B * u, then walked in place into the states h_t = dA_t * h_{t-1} + dt_t B_t u_t.
-        self.H = self.B.unsqueeze(-1) * (self.dt * self.u).unsqueeze(3)  # (T, b, g, n, e)
+        self.H = torch.mul(self.B.unsqueeze(-1), (self.dt * self.u).unsqueeze(3), out=work.H[:T])
         self.H[0].addcmul_(self.dA[0], h0)
-        for t in range(1, self.H.shape[0]):
+        for t in range(1, T):
             self.H[t].addcmul_(self.dA[t], self.H[t - 1])
 
 
@@ -77,55 +87,60 @@ def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 2, 3, 0)
 
 
-def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
+def _layout(u, A, B, C):
     """fp32 views with channels split into (g, e): the g groups of B/C, e channels each."""
     b, d, l = u.shape
     Bg, Cg = _grouped(B), _grouped(C)
     g, n = Bg.shape[1], A.shape[1]
     e = d // g
-    dt = _discretise(delta, delta_bias, delta_softplus).view(b, g, e, l)
     u32 = u.float().view(b, g, e, l)
     A_t = A.float().view(g, e, n).transpose(1, 2).contiguous()  # (g, n, e)
-    return dt, u32, A_t, Bg.float(), Cg.float(), (b, d, l, g, n, e)
+    return u32, A_t, Bg.float(), Cg.float(), (b, d, l, g, n, e)
 
 
 class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_len):
         with torch.no_grad():
-            dt, u32, A_t, B32, C32, (b, d, l, g, n, e) = _prepare(
-                u, delta, A, B, C, delta_bias, delta_softplus)
+            u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
+            dt = _discretise(delta, delta_bias, delta_softplus).view(b, g, e, l)
             h = u32.new_zeros(b, g, n, e)
             y = u32.new_empty(b, g, e, l)
+            work = _Workspace(min(chunk_len, l), b, g, n, e, u32)
             starts = []
             for t0 in range(0, l, chunk_len):
                 t1 = min(t0 + chunk_len, l)
                 starts.append(h)
-                chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h)
+                chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h, work)
                 y[..., t0:t1] = _to_channels_last(_contract_n(chunk.H, _time_major(C32, t0, t1)))
                 h = chunk.H[-1].clone()
             y = y.view(b, d, l)
             if D is not None:
-                y = y + D.float()[:, None] * u.float()
+                y.addcmul_(D.float()[:, None], u32.view(b, d, l))
             out = y * F.silu(z.float()) if z is not None else y
-        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias,
+        # dt and the ungated y are kept: recomputing them costs more than the memory they take.
+        ctx.save_for_backward(u, A, B, C, D, z, dt, y if z is not None else None,
                               torch.stack(starts) if starts else h.unsqueeze(0))
         ctx.delta_softplus, ctx.chunk_len = delta_softplus, chunk_len
+        ctx.delta_dtype = delta.dtype
+        ctx.delta_bias_dtype = None if delta_bias is None else delta_bias.dtype
         last_state = h.transpose(-1, -2).reshape(b, d, n)  # (b, g, n, e) -> (b, d, n)
         return out.to(u.dtype), last_state
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, starts = ctx.saved_tensors
+        u, A, B, C, D, z, dt, y, starts = ctx.saved_tensors
         T = ctx.chunk_len
-        dt, u32, A_t, B32, C32, (b, d, l, g, n, e) = _prepare(
-            u, delta, A, B, C, delta_bias, ctx.delta_softplus)
+        u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
         dout = dout.float()
 
+        dz = None
         if z is not None:
             z32 = z.float()
             sig = torch.sigmoid(z32)
-            dy = dout * z32 * sig  # d(out)/dy = silu(z)
+            dy = torch.mul(z32, sig).mul_(dout)  # d(out)/dy = silu(z)
+            # d(out)/dz = y * sigmoid(z) * (1 + z * (1 - sigmoid(z)))
+            dz = torch.sub(1, sig).mul_(z32).add_(1).mul_(sig).mul_(y).mul_(dout)
         else:
             dy = dout
         dy = dy.reshape(b, g, e, l)
@@ -135,21 +150,19 @@ class SelectiveScanFn(torch.autograd.Function):
         dB = torch.empty_like(B32)
         dC = torch.empty_like(C32)
         dA_t = torch.zeros_like(A_t)  # (g, n, e)
-        y_ssm = torch.empty_like(u32) if z is not None else None
         carry = (dlast.float().view(b, g, e, n).transpose(-1, -2).contiguous()
                  if dlast is not None else u32.new_zeros(b, g, n, e))
 
+        work = _Workspace(min(T, l), b, g, n, e, u32)
         for k in reversed(range(starts.shape[0])):
             t0, t1 = k * T, min((k + 1) * T, l)
             h0 = starts[k]
-            chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h0)
+            chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h0, work)
             H, dA_c = chunk.H, chunk.dA
             C_c = _time_major(C32, t0, t1)  # (T, b, g, n)
             dy_c = _time_major(dy, t0, t1)  # (T, b, g, e)
-            if y_ssm is not None:
-                y_ssm[..., t0:t1] = _to_channels_last(_contract_n(H, C_c))
 
-            G = C_c.unsqueeze(-1) * dy_c.unsqueeze(3)  # (T, b, g, n, e)
+            G = torch.mul(C_c.unsqueeze(-1), dy_c.unsqueeze(3), out=work.G[:t1 - t0])
             G[-1].add_(carry)
             for t in range(G.shape[0] - 2, -1, -1):
                 G[t].addcmul_(dA_c[t + 1], G[t + 1])
@@ -163,34 +176,32 @@ class SelectiveScanFn(torch.autograd.Function):
             W = G.mul_(dA_c)
             W[1:].mul_(H[:-1])
             W[0].mul_(h0)
-            ddt[..., t0:t1] = _to_channels_last(GB * chunk.u + (W * A_t).sum(3))
-            dA_t += (W * chunk.dt.unsqueeze(3)).sum((0, 1))
+            # H is spent: its buffer holds the two weighted copies of W that are summed.
+            scratch = H
+            decay = torch.mul(W, A_t, out=scratch).sum(3)
+            ddt[..., t0:t1] = _to_channels_last(GB * chunk.u + decay)
+            dA_t += torch.mul(W, chunk.dt.unsqueeze(3), out=scratch).sum((0, 1))
         dA = dA_t.transpose(1, 2)  # (g, e, n)
 
-        du, ddt = du.view(b, d, l), ddt.view(b, d, l)
-        dy = dy.view(b, d, l)
+        du, ddt, dy = du.view(b, d, l), ddt.view(b, d, l), dy.view(b, d, l)
         dD = None
         if D is not None:
-            du += D.float()[:, None] * dy
-            dD = (dy * u.float()).sum((0, 2))
-        dz = None
-        if z is not None:
-            y_total = y_ssm.view(b, d, l)
-            if D is not None:
-                y_total = y_total + D.float()[:, None] * u.float()
-            dz = dout * y_total * sig * (1 + z32 * (1 - sig))
+            du.addcmul_(D.float()[:, None], dy)
+            dD = (dy * u32.view(b, d, l)).sum((0, 2))
         if ctx.delta_softplus:
-            pre = delta.float() + (delta_bias.float()[:, None] if delta_bias is not None else 0)
-            ddt = ddt * torch.sigmoid(pre)
-        ddelta_bias = ddt.sum((0, 2)) if delta_bias is not None else None
+            # softplus'(x) = sigmoid(x) = 1 - exp(-softplus(x)): read off the saved dt.
+            ddt.mul_(torch.neg(dt.view(b, d, l)).expm1_().neg_())
+        ddelta_bias = None
+        if ctx.delta_bias_dtype is not None:
+            ddelta_bias = ddt.sum((0, 2)).to(ctx.delta_bias_dtype)
         if B.dim() == 3:
             dB, dC = dB.squeeze(1), dC.squeeze(1)
 
         def cast(grad, like):
-            return None if grad is None or like is None else grad.to(like.dtype)
+            return None if grad is None else grad.to(like.dtype)
 
-        return (cast(du, u), cast(ddt, delta), cast(dA.reshape(d, n), A), cast(dB, B), cast(dC, C),
-                cast(dD, D), cast(dz, z), cast(ddelta_bias, delta_bias), None, None)
+        return (cast(du, u), ddt.to(ctx.delta_dtype), cast(dA.reshape(d, n), A), cast(dB, B),
+                cast(dC, C), cast(dD, D), cast(dz, z), ddelta_bias, None, None)
 
 
 def chunked_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
