@@ -471,6 +471,8 @@ def bench_scan(
             help="b,d,n,l (repeatable); default: the three sizes of BENCHMARKS.md.")] = None,
         dtype: Annotated[Optional[list[str]], typer.Option(help="float32 and/or bfloat16.")] = None,
         skip: Annotated[Optional[list[str]], typer.Option(help="Backends to leave out.")] = None,
+        graphs: Annotated[bool, typer.Option(
+            help="Also time each call replayed from a CUDA graph: GPU time without Python's.")] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write rows as JSON lines.")] = None):
     """Check every selective-scan backend against the reference, then time forward and
     forward + backward (median ms)."""
@@ -487,13 +489,16 @@ def bench_scan(
     sizes = [tuple(int(v) for v in s.split(",")) for s in size] if size else benchmark.PAPER_SIZES
     dtypes = [getattr(torch, d) for d in (dtype or ["float32", "bfloat16"])]
     table = Table(title=f"selective scan on {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}")
-    for column in ("backend", "dtype", "b x d x n x l", "max rel err", "fwd ms", "fwd+bwd ms"):
+    graph_keys = ("graph_fwd_ms", "graph_fwd_bwd_ms") if graphs and dev.type == "cuda" else ()
+    for column in ("backend", "dtype", "b x d x n x l", "max rel err", "fwd ms", "fwd+bwd ms",
+                   *(("graph fwd ms", "graph fwd+bwd ms") if graph_keys else ())):
         table.add_column(column)
     rows = []
-    for row in benchmark.run(sizes, dtypes, dev, skip=skip or ()):
+    for row in benchmark.run(sizes, dtypes, dev, skip=skip or (), graphs=graphs):
         rows.append(row)
         table.add_row(row["backend"], row["dtype"], row["size"], f"{row['max_rel_err']:.1e}",
-                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}")
+                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}",
+                      *(f"{row[k]:.3f}" for k in graph_keys))
         print(json.dumps(row), file=sys.stderr, flush=True)
     Console().print(table)
     if json_out is not None:

@@ -4,6 +4,12 @@ Method: every backend first runs a correctness check against the sequential fp32
 fresh random inputs; timings are medians of `triton.testing.do_bench` on CUDA (CUDA events,
 warm-up excluded) and of repeated wall-clock runs on the CPU. Forward runs under no_grad;
 forward + backward includes the backward of sum(y * w) for a fixed random w.
+
+On CUDA, short sequences finish on the GPU sooner than Python can issue the next call, so
+those timings measure the CPU. Two things separate that from the kernels: the "floor" backend,
+an op with the same signature that does no work (what any Python-level op pays for autograd
+and allocation here), and `graphs=True`, which replays each call from a CUDA graph
+(`triton.testing.do_bench_cudagraph`), leaving only GPU time.
 """
 
 from __future__ import annotations
@@ -44,6 +50,23 @@ def make_inputs(b, d, n, l, dtype, device, seed=0):
                 z=rnd(b, d, l), delta_bias=rnd(d, scale=0.5, dt=torch.float32))
 
 
+class _FloorFn(torch.autograd.Function):
+    """No scan at all: one output and eight gradients, allocated and left unwritten."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias):
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+        return torch.empty_like(u)
+
+    @staticmethod
+    def backward(ctx, dout):
+        return tuple(None if t is None else torch.empty_like(t) for t in ctx.saved_tensors)
+
+
+def floor_op(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+    return _FloorFn.apply(u, delta, A, B, C, D, z, delta_bias)
+
+
 def _mamba_ssm():
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
@@ -59,6 +82,7 @@ def backends(device: torch.device) -> dict:
         mamba = _mamba_ssm()
         if mamba is not None:
             found["mamba_ssm"] = lambda **kw: mamba(**kw)
+        found["floor"] = floor_op
     else:
         found["loop+autograd"] = loop_reference
     return found
@@ -82,11 +106,13 @@ def check(fn, device, dtype, size=(2, 40, 16, 300)) -> float:
     return worst
 
 
-def _time(fn, device) -> float:
+def _time(fn, device, graphs=False) -> float:
     """Median milliseconds."""
     if device.type == "cuda":
         import triton
 
+        if graphs:
+            return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median")
         return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
     fn()
     samples = []
@@ -98,7 +124,7 @@ def _time(fn, device) -> float:
     return statistics.median(samples)
 
 
-def time_backend(fn, size, dtype, device) -> tuple[float, float]:
+def time_backend(fn, size, dtype, device, graphs=False) -> tuple[float, float]:
     inputs = make_inputs(*size, dtype, device)
     grads = {k: v.detach().requires_grad_() for k, v in inputs.items()}
     w = torch.randn(size[0], size[1], size[3], device=device, dtype=dtype)
@@ -112,7 +138,7 @@ def time_backend(fn, size, dtype, device) -> tuple[float, float]:
             v.grad = None
         (fn(**grads, delta_softplus=True) * w).sum().backward()
 
-    return _time(forward, device), _time(forward_backward, device)
+    return _time(forward, device, graphs), _time(forward_backward, device, graphs)
 
 
 def warm_up(device: torch.device, seconds: float = 1.0) -> None:
@@ -127,19 +153,24 @@ def warm_up(device: torch.device, seconds: float = 1.0) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(sizes, dtypes, device: torch.device, skip=()):
-    """Yield one row per (backend, dtype, size): correctness and median times."""
+def run(sizes, dtypes, device: torch.device, skip=(), graphs=False):
+    """Yield one row per (backend, dtype, size): correctness and median times, and with
+    `graphs` (CUDA only) the same times replayed from CUDA graphs."""
     warm_up(device)
     for name, fn in backends(device).items():
         if name in skip:
             continue
         for dtype in dtypes:
-            err = check(fn, device, dtype)
+            err = float("nan") if fn is floor_op else check(fn, device, dtype)
             for size in sizes:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)
-                yield dict(backend=name, dtype=str(dtype).replace("torch.", ""),
+                row = dict(backend=name, dtype=str(dtype).replace("torch.", ""),
                            size="x".join(map(str, size)), max_rel_err=err,
                            fwd_ms=fwd, fwd_bwd_ms=fwd_bwd)
+                if graphs and device.type == "cuda":
+                    row["graph_fwd_ms"], row["graph_fwd_bwd_ms"] = time_backend(
+                        fn, size, dtype, device, graphs=True)
+                yield row
 
 
 def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cuda"),

@@ -280,6 +280,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
                           BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
                           num_warps=CONFIG["num_warps"])
         ctx.launch = (block, chunk, n_chunks, CONFIG["num_warps"])
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
         ctx.delta_softplus = delta_softplus
         ctx.dtypes = (A.dtype, D.dtype if D is not None else None,
@@ -293,18 +294,18 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         b, d, l = u.shape
         g = 1 if B.dim() == 3 else B.shape[1]
         n = A32.shape[1]
-        dout = dout.contiguous()
         dev = u.device
-        du = _alloc((b, d, l), torch.float32, dev)
-        ddelta = _alloc((b, d, l), torch.float32, dev)
-        dz = _alloc((b, d, l), torch.float32, dev) if z is not None else None
-        dA = _alloc((d, n), torch.float32, dev, zero=True)
-        dB = _alloc(B.shape, torch.float32, dev, zero=True)
-        dC = _alloc(C.shape, torch.float32, dev, zero=True)
-        dD = _alloc((d,), torch.float32, dev, zero=True) if D32 is not None else None
-        dbias = _alloc((d,), torch.float32, dev, zero=True) if bias32 is not None else None
-        carry = (dlast.float().contiguous().clone() if dlast is not None
-                 else _alloc((b, d, n), torch.float32, dev, zero=True))
+        # At short lengths the launch is CPU-bound, so every accumulator (and the carry) comes
+        # from one zeroed buffer and the three elementwise gradients from one empty one.
+        sizes = [d * n, B.numel(), C.numel(), d, d, b * d * n]
+        dA, dB, dC, dD, dbias, carry = _alloc((sum(sizes),), torch.float32, dev, zero=True).split(sizes)
+        dB, dC = dB.view(B.shape), dC.view(C.shape)
+        if dlast is not None:
+            carry.copy_(dlast.reshape(-1))
+        per_step = _alloc((2 if z is None else 3, b, d, l), torch.float32, dev)
+        du, ddelta = per_step[0], per_step[1]
+        dz = per_step[2] if z is not None else None
+        dout = torch.zeros_like(u) if dout is None else dout.contiguous()
         grid = (b, triton.cdiv(d, block))
         _bwd_kernel[grid](u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta,
                           dA, dB, dC, dD, dz, dbias, d, l, n, d // g, g, n_chunks,
@@ -312,10 +313,10 @@ class TritonSelectiveScanFn(torch.autograd.Function):
                           SOFTPLUS=ctx.delta_softplus, BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
                           num_warps=num_warps)
         A_dtype, D_dtype, bias_dtype = ctx.dtypes
-        return (du.to(u.dtype), ddelta.to(delta.dtype), dA.to(A_dtype), dB.to(B.dtype),
-                dC.to(C.dtype), dD.to(D_dtype) if dD is not None else None,
-                dz.to(z.dtype) if dz is not None else None,
-                dbias.to(bias_dtype) if dbias is not None else None, None)
+        return (du.to(u.dtype), ddelta.to(delta.dtype), dA.view(d, n).to(A_dtype),
+                dB.to(B.dtype), dC.to(C.dtype), dD.to(D_dtype) if D32 is not None else None,
+                dz.to(z.dtype) if z is not None else None,
+                dbias.to(bias_dtype) if bias32 is not None else None, None)
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,

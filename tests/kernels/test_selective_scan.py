@@ -141,3 +141,12 @@ def test_bad_shapes_raise_clear_errors():
         selective_scan(x["u"], x["delta"], x["A"], x["B"][:, :1], x["C"])
     with pytest.raises(ValueError, match="A must be"):
         selective_scan(x["u"], x["delta"], x["A"][:3], x["B"], x["C"])
+
+
+def test_benchmark_checks_and_times_every_cpu_backend():
+    from tsmamba.kernels.selective_scan import benchmark
+
+    rows = list(benchmark.run([(1, 4, 2, 8)], [torch.float32], torch.device("cpu")))
+    assert {r["backend"] for r in rows} == {"torch", "loop+autograd"}
+    for r in rows:
+        assert r["max_rel_err"] < 1e-5 and r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0
