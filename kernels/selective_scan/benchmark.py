@@ -181,10 +181,12 @@ def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cud
     from . import triton_scan
 
     saved = dict(triton_scan.CONFIG)
+    width = torch.empty((), dtype=dtype).element_size()
     fn = backends(device)["triton"]
     try:
         for block_d, chunk, num_warps in itertools.product(block_ds, chunks, warps):
-            triton_scan.CONFIG.update(block_d=block_d, chunks=tuple(chunk), num_warps=num_warps)
+            triton_scan.CONFIG.update(block_d=block_d, num_warps=num_warps,
+                                      chunks={**saved["chunks"], width: tuple(chunk)})
             try:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)
             except Exception as exc:  # noqa: BLE001 - a config that fails to compile is skipped

@@ -33,10 +33,12 @@ import torch
 import triton
 import triton.language as tl
 
-# Launch settings: channels per program, time steps per chunk, warps per program. The chunk
-# is a multiple of the 32 lanes of a warp; `_chunk_for` picks the one that pads least.
-# Chosen by a sweep on an H100 (`benchmark.tune`); see BENCHMARKS.md.
-CONFIG = {"block_d": 2, "chunks": (128,), "num_warps": 1}
+# Launch settings: channels per program, warps per program, and the chunk lengths (time steps)
+# to choose from, by the byte width of the inputs. A chunk spreads over the 32 lanes of a warp;
+# 128 fp32 or 256 bf16 steps give each lane one 16-byte vector per row to load. `_chunk_for`
+# picks the one that pads the sequence least. Chosen by sweeps on an H100 (`benchmark.tune`);
+# see BENCHMARKS.md.
+CONFIG = {"block_d": 2, "num_warps": 1, "chunks": {4: (128,), 2: (128, 256)}}
 
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * LOG2E)
 FAST_EXP = os.environ.get("TRITON_INTERPRET") != "1"
@@ -243,9 +245,10 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
         tl.atomic_add(dbias_ptr + offs_d, dbias_acc, mask=mask_d, sem="relaxed")
 
 
-def _chunk_for(seq_len: int) -> int:
+def _chunk_for(seq_len: int, itemsize: int) -> int:
     """The chunk from CONFIG that pads the sequence least (the longer one on a tie)."""
-    return min(CONFIG["chunks"], key=lambda c: (triton.cdiv(seq_len, c) * c, -c))
+    chunks = CONFIG["chunks"].get(itemsize, CONFIG["chunks"][4])
+    return min(chunks, key=lambda c: (triton.cdiv(seq_len, c) * c, -c))
 
 
 def _block_d(group_dim: int, n_groups: int) -> int:
@@ -268,7 +271,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         b, d, l = u.shape
         g = 1 if B.dim() == 3 else B.shape[1]
         n = A.shape[1]
-        block, chunk = _block_d(d // g, g), _chunk_for(l)
+        block, chunk = _block_d(d // g, g), _chunk_for(l, u.element_size())
         n_chunks = triton.cdiv(l, chunk)
         out = _alloc((b, d, l), u.dtype, u.device)
         states = _alloc((b, d, n_chunks + 1, n), torch.float32, u.device)

@@ -28,7 +28,7 @@ CASES = [
 def small_chunks_and_poison(monkeypatch):
     # Chunks of 32 steps and blocks of 4 channels, so these short sequences cross chunk and
     # block boundaries; outputs start as NaN so that unwritten elements fail.
-    monkeypatch.setitem(triton_scan.CONFIG, "chunks", (32,))
+    monkeypatch.setitem(triton_scan.CONFIG, "chunks", {4: (32,), 2: (32,)})
     monkeypatch.setitem(triton_scan.CONFIG, "block_d", 4)
     monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
 
