@@ -17,8 +17,10 @@ SHARED_DATA = Path(os.environ.get("TSMAMBA_DATA_DIR", REPO.parent / "shared" / "
 os.environ["TSMAMBA_DATA_DIR"] = str(SHARED_DATA)
 
 # Small training budgets keep the suite fast; the numbers here are about behaviour, not skill.
+# The CPU is pinned because several tests compare two fits or a fit and its reload bit for bit,
+# which holds on the CPU only (the CUDA scan's backward sums with atomics; see README).
 FAST = dict(d_model=16, d_state=4, n_layers=1, max_epochs=2, max_steps_per_epoch=3,
-            batch_size=16, progress=False)
+            batch_size=16, progress=False, device="cpu")
 
 
 @pytest.fixture(scope="session")

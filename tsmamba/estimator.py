@@ -304,5 +304,6 @@ class TSMambaForecaster(BaseEstimator):
     @classmethod
     def load(cls, path, device="cpu") -> TSMambaForecaster:
         """Read a forecaster written by `save`; a damaged or foreign directory raises
-        `ModelFormatError`."""
+        `ModelFormatError`. The network is placed on `device` (the CPU unless told); its
+        forecasts equal the saved model's bit for bit on the device that model ran on."""
         return model_io.load(cls, path, device)
