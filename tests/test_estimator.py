@@ -77,10 +77,21 @@ def test_same_random_state_gives_identical_forecasts(hourly, fast):
 @pytest.mark.parametrize("name, value, error", [
     ("horizon", 0, TSMambaInputError), ("horizon", -3, TSMambaInputError),
     ("horizon", 2.5, TypeError), ("lookback", "96", TypeError),
-    ("model", "prophet", TSMambaInputError), ("val_size", 1.5, TSMambaInputError)])
+    ("model", "prophet", TSMambaInputError), ("val_size", 1.5, TSMambaInputError),
+    ("loss", "mape", TSMambaInputError)])
 def test_bad_parameters_are_reported_by_fit(hourly, name, value, error, fast):
     with pytest.raises(error, match=name if name != "model" else "available models"):
         TSMambaForecaster(**{**fast, name: value}).fit(hourly)
+
+
+def test_the_chosen_loss_is_the_one_trained_on(hourly, fast):
+    # One step from the same seed: the three losses are taken of the same errors e, before any
+    # update, so huber(e) <= e**2 / 2, huber(e) < |e| and mean|e| <= sqrt(mean e**2).
+    settings = {**fast, "max_epochs": 1, "max_steps_per_epoch": 1, "random_state": 5}
+    first = {loss: TSMambaForecaster(horizon=4, lookback=24, loss=loss, **settings)
+             .fit(hourly).training_log_[0]["train_loss"] for loss in ("mse", "mae", "huber")}
+    assert first["huber"] <= first["mse"] / 2
+    assert first["huber"] < first["mae"] <= first["mse"] ** 0.5
 
 
 def test_too_few_rows_names_lookback_and_horizon(hourly, fast):

@@ -22,7 +22,7 @@ from .data import SeriesFrame, SlidingWindows, to_series_frame
 from .errors import TSMambaInputError
 from .long_format import LongColumns, is_long, to_long, to_wide
 from .models import ALIASES, build_config, model_names
-from .training import TrainSettings, fit_network
+from .training import LOSSES, TrainSettings, fit_network
 
 
 def _positive_int(name: str, value, allow_none: bool = False) -> None:
@@ -73,6 +73,8 @@ class TSMambaForecaster(BaseEstimator):
     learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
     lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
+    loss : the training loss on the scaled values, "mse", "mae" or "huber" (delta 1, i.e. one
+        training standard deviation). Early stopping always compares validation MSE.
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
     time_col, freq : the time axis (detected when None; "ds" for long frames) and its
         frequency (inferred when None).
@@ -92,7 +94,7 @@ class TSMambaForecaster(BaseEstimator):
                  n_layers=2, patch_len=16, stride=8, dropout=0.1, model_options=None,
                  learning_rate=1e-3,
                  batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
-                 val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
+                 loss="mse", val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
                  id_col="unique_id", target_col="y", random_state=0, device="auto",
                  progress=True):
         self.model = model
@@ -111,6 +113,7 @@ class TSMambaForecaster(BaseEstimator):
         self.max_steps_per_epoch = max_steps_per_epoch
         self.patience = patience
         self.lr_decay = lr_decay
+        self.loss = loss
         self.val_size = val_size
         self.time_col = time_col
         self.freq = freq
@@ -142,12 +145,14 @@ class TSMambaForecaster(BaseEstimator):
             raise TSMambaInputError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise TSMambaInputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.loss not in LOSSES:
+            raise TSMambaInputError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
 
     def train_settings(self) -> TrainSettings:
         """The training-loop settings among this estimator's parameters."""
         return TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
                              self.max_steps_per_epoch, self.patience, self.progress,
-                             self.lr_decay)
+                             self.lr_decay, self.loss)
 
     def _long_columns(self) -> LongColumns:
         return LongColumns(self.id_col, self.time_col or "ds", self.target_col)
