@@ -94,9 +94,9 @@ class TSMambaForecaster(BaseEstimator):
                  n_layers=2, patch_len=16, stride=8, dropout=0.1, model_options=None,
                  learning_rate=1e-3,
                  batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
-                 loss="mse", val_size=0.2, time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
-                 id_col="unique_id", target_col="y", random_state=0, device="auto",
-                 progress=True):
+                 loss="mse", val_size=0.2, time_col=None, freq=None, fill_gaps=None,
+                 drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
+                 device="auto", progress=True):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
