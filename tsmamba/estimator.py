@@ -74,7 +74,8 @@ class TSMambaForecaster(BaseEstimator):
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
     lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
     loss : the training loss on the scaled values, "mse", "mae" or "huber" (delta 1, i.e. one
-        training standard deviation). Early stopping always compares validation MSE.
+        training standard deviation). Early stopping compares validation MSE whatever the
+        loss (with val_size=0 it compares the training loss).
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
     time_col, freq : the time axis (detected when None; "ds" for long frames) and its
         frequency (inferred when None).

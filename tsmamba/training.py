@@ -33,8 +33,8 @@ EVAL_BATCH = 256
 GRAD_CLIP = 1.0
 CUDA_GRAPHS = os.environ.get("TSMAMBA_CUDA_GRAPHS", "1") != "0"
 
-# Training losses on the scaled values. Early stopping always compares validation MSE, so a
-# robust loss changes what the network fits, never how the best epoch is chosen. Huber is
+# Training losses on the scaled values. Early stopping compares validation MSE whatever the
+# loss, so a robust loss changes what the network fits, not how the best epoch is chosen. Huber is
 # quadratic within one standard deviation of the training data and linear beyond it.
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss}
 
