@@ -174,24 +174,28 @@ def run(sizes, dtypes, device: torch.device, skip=(), graphs=False):
 
 
 def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cuda"),
-         block_ds=(1, 2, 4), chunks=((64,), (128,), (128, 256, 512)), warps=(1, 2)):
-    """Sweep the Triton launch settings at one size; yield (config, fwd ms, fwd+bwd ms, error)."""
+         block_ds=(1, 2, 4), chunk_sets=((128,), (128, 256), (128, 256, 512)), lane_steps=(4, 8)):
+    """Sweep the Triton launch settings for `dtype` at one size: channels per program, chunk
+    choices and steps per thread, the same for both kernels, the backward on the forward's
+    chunks. Yield (settings, fwd ms, fwd+bwd ms, error); the difference of the two times is the
+    backward's, so each kernel's best can be read off the same sweep."""
     import itertools
 
     from . import triton_scan
 
-    saved = dict(triton_scan.CONFIG)
     width = torch.empty((), dtype=dtype).element_size()
+    saved = triton_scan.CONFIG[width]
     fn = backends(device)["triton"]
     try:
-        for block_d, chunk, num_warps in itertools.product(block_ds, chunks, warps):
-            triton_scan.CONFIG.update(block_d=block_d, num_warps=num_warps,
-                                      chunks={**saved["chunks"], width: tuple(chunk)})
+        for block_d, chunks, steps in itertools.product(block_ds, chunk_sets, lane_steps):
+            settings = {"chunks": tuple(chunks), "lane_steps": steps, "fwd_block_d": block_d,
+                        "bwd_block_d": block_d, "bwd_chunk": max(chunks)}
+            triton_scan.CONFIG[width] = settings
             try:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)
-            except Exception as exc:  # noqa: BLE001 - a config that fails to compile is skipped
-                yield dict(triton_scan.CONFIG), float("nan"), float("nan"), str(exc)[:80]
+            except Exception as exc:  # noqa: BLE001 - a setting that fails to compile is skipped
+                yield settings, float("nan"), float("nan"), str(exc)[:80]
                 continue
-            yield dict(triton_scan.CONFIG), fwd, fwd_bwd, ""
+            yield settings, fwd, fwd_bwd, ""
     finally:
-        triton_scan.CONFIG.update(saved)
+        triton_scan.CONFIG[width] = saved

@@ -8,9 +8,10 @@ them across lanes), so the (d, n, t) work never needs a reduction over n across 
 and in the backward du and ddelta, simply accumulate over the n loop. This mirrors how
 mamba_ssm's CUDA kernel is organised (threads over time, a loop over states).
 
-State crosses chunk boundaries through `states` (b, d, n_chunks + 1, n): the forward writes the
-state at every chunk start there, and the backward reads them back as checkpoints, so nothing
-of size (b, d, l, n) is ever stored. The backward walks the chunks in reverse and runs the
+State crosses chunk boundaries through `states` (b, d, n_states, n): the forward writes the
+state at every chunk start there (and, when a backward will follow, every `CKPT` steps inside
+longer chunks), and the backward reads them back as the starts of its own chunks, so nothing
+of size (b, d, l, n) is ever stored. The backward walks its chunks in reverse and runs the
 adjoint recurrence G_t = C_t dy_t + dA_{t+1} G_{t+1} as a reverse scan. dA_{t+1} sits one step
 ahead of G_t; instead of loading and exponentiating dt twice, the scan carries R_t = dA_t G_t
 and yields G_t = src_t + R_{t+1} as the "exclusive" part of the same affine composition (see
@@ -33,12 +34,18 @@ import torch
 import triton
 import triton.language as tl
 
-# Launch settings: channels per program, warps per program, and the chunk lengths (time steps)
-# to choose from, by the byte width of the inputs. A chunk spreads over the 32 lanes of a warp;
-# 128 fp32 or 256 bf16 steps give each lane one 16-byte vector per row to load. `_chunk_for`
-# picks the one that pads the sequence least. Chosen by sweeps on an H100 (`benchmark.tune`);
-# see BENCHMARKS.md.
-CONFIG = {"block_d": 2, "num_warps": 1, "chunks": {4: (128,), 2: (128, 256)}}
+# Launch settings by the byte width of the inputs. The forward walks chunks of one of `chunks`
+# time steps (`_chunk_for` picks the one that pads the sequence least) and stores the state every
+# `bwd_chunk` steps, or at every chunk end if chunks are shorter; the backward walks chunks of
+# that length, starting from those states. A program owns `fwd_block_d` or `bwd_block_d`
+# channels, and gets enough warps that each thread holds `lane_steps` consecutive steps of a row
+# (4 fp32 or 8 bf16 steps are one 16-byte load). Chosen by sweeps on an H100
+# (`benchmark.tune`); see BENCHMARKS.md.
+CONFIG = {
+    4: {"chunks": (128,), "lane_steps": 4, "fwd_block_d": 1, "bwd_block_d": 2, "bwd_chunk": 128},
+    2: {"chunks": (128, 256, 512), "lane_steps": 8, "fwd_block_d": 1, "bwd_block_d": 1,
+        "bwd_chunk": 256},
+}
 
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * LOG2E)
 FAST_EXP = os.environ.get("TRITON_INTERPRET") != "1"
@@ -81,6 +88,19 @@ def _exp2(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _store_step(ptrs, x, mask_d, STEP: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
+                V: tl.constexpr):
+    """Store column STEP of a (BLOCK_D, T) tile at ptrs (BLOCK_D,). A thread holds V (or a
+    multiple of V) consecutive steps of a row, so picking the step inside each group of V is
+    register selection, and the store is masked down to the one group that holds it; summing
+    a masked tile instead would reduce across the warp with shuffles."""
+    groups = tl.reshape(x, (BLOCK_D, T // V, V))
+    picked = tl.sum(tl.where(tl.arange(0, V)[None, None, :] == STEP % V, groups, 0.0), axis=2)
+    group = tl.arange(0, T // V)[None, :]
+    tl.store(ptrs[:, None] + group * 0, picked, mask=mask_d[:, None] & (group == STEP // V))
+
+
+@triton.jit
 def _softplus(x):
     return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(x)))
 
@@ -97,7 +117,7 @@ def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
 
 
 @triton.jit
-def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, k, d_state,
+def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckpt, d_state,
                   seq_len, dt, dtu, first, FAST_EXP: tl.constexpr):
     """State n over chunk k: the states H (BLOCK_D, T), seeded with the stored chunk start,
     and what built them (A_n, the rows B_n and C_n, dA, dBu). B_ptr, C_ptr point at the block's
@@ -105,7 +125,7 @@ def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, k, 
     A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
     B_n = tl.load(B_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
     C_n = tl.load(C_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-    h0 = tl.load(st_ptr + k * d_state + n, mask=mask_d, other=0.0)
+    h0 = tl.load(st_ptr + ckpt * d_state + n, mask=mask_d, other=0.0)
     dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
     dBu = dtu * B_n[None, :]
     _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
@@ -118,16 +138,18 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
                 states_ptr, last_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                FAST_EXP: tl.constexpr):
+                CKPT: tl.constexpr, V: tl.constexpr, FAST_EXP: tl.constexpr):
+    """`states` gets the state every CKPT steps (CKPT divides T): the backward's chunks."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
     mask_d = offs_d < dim
-    first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
+    first = (offs_t == 0)[None, :]
     group = (pid_d * BLOCK_D) // group_dim  # the launcher keeps a block inside one group
     row = (pid_b * dim + offs_d) * seq_len  # (BLOCK_D,) offsets of the channels' rows
     bc_off = (pid_b * n_groups + group) * d_state * seq_len
-    st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks + 1) * d_state  # (BLOCK_D,)
+    PER_CHUNK: tl.constexpr = T // CKPT  # checkpoints per chunk
+    st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks * PER_CHUNK + 1) * d_state
     for n in range(d_state):
         tl.store(st_ptr + n, tl.zeros((BLOCK_D,), dtype=tl.float32), mask=mask_d)
     tl.debug_barrier()
@@ -144,11 +166,12 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
         y = tl.zeros((BLOCK_D, T), dtype=tl.float32)
         for n in range(d_state):
             _, _, C_n, _, _, H = _chunk_states(
-                A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n, k,
-                d_state, seq_len, dt, dtu, first, FAST_EXP)
+                A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n,
+                k * PER_CHUNK, d_state, seq_len, dt, dtu, first, FAST_EXP)
             y += H * C_n[None, :]
-            h_end = tl.sum(tl.where(last, H, 0.0), axis=1)
-            tl.store(st_ptr + (k + 1) * d_state + n, h_end, mask=mask_d)
+            for c in tl.static_range(PER_CHUNK):
+                _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
+                            (c + 1) * CKPT - 1, BLOCK_D, T, V)
         if HAS_D:
             y += Dv[:, None] * u
         if HAS_Z:
@@ -157,18 +180,20 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
         tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # this chunk's end states are read by other threads next chunk
     for n in range(d_state):
-        h_last = tl.load(st_ptr + n_chunks * d_state + n, mask=mask_d, other=0.0)
+        h_last = tl.load(st_ptr + n_chunks * PER_CHUNK * d_state + n, mask=mask_d, other=0.0)
         tl.store(last_ptr + (pid_b * dim + offs_d) * d_state + n, h_last, mask=mask_d)
 
 
 @triton.jit
 def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr,
                 states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr,
-                dz_ptr, dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
+                dz_ptr, dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks, n_states,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                FAST_EXP: tl.constexpr):
-    """`carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if none) and R between chunks."""
+                V: tl.constexpr, FAST_EXP: tl.constexpr):
+    """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
+    (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
+    none) and R between chunks."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
@@ -177,7 +202,7 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
     group = (pid_d * BLOCK_D) // group_dim
     row = (pid_b * dim + offs_d) * seq_len
     bc_off = (pid_b * n_groups + group) * d_state * seq_len
-    st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks + 1) * d_state
+    st_ptr = states_ptr + (pid_b * dim + offs_d) * n_states * d_state
     cr_ptr = carry_ptr + (pid_b * dim + offs_d) * d_state
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
@@ -214,7 +239,7 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
             ones = tl.full(dA.shape, 1.0, tl.float32)
             _, R, G, _ = tl.associative_scan((dA, dA * src, src, ones), 1, _adjoint_combine,
                                              reverse=True)
-            tl.store(cr_ptr + n, tl.sum(tl.where(first, R, 0.0), axis=1), mask=mask_d)
+            _store_step(cr_ptr + n, R, mask_d, 0, BLOCK_D, T, V)
             GB += G * B_n[None, :]
             X = G * (H - dBu)  # G_t dA_t h_{t-1}
             XA += X * A_n[:, None]
@@ -245,25 +270,35 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
         tl.atomic_add(dbias_ptr + offs_d, dbias_acc, mask=mask_d, sem="relaxed")
 
 
-def _chunk_for(seq_len: int, itemsize: int) -> int:
-    """The chunk from CONFIG that pads the sequence least (the longer one on a tie)."""
-    chunks = CONFIG["chunks"].get(itemsize, CONFIG["chunks"][4])
+def _chunk_for(seq_len: int, chunks) -> int:
+    """The chunk that pads the sequence least (the longer one on a tie)."""
     return min(chunks, key=lambda c: (triton.cdiv(seq_len, c) * c, -c))
 
 
-def _block_d(group_dim: int, n_groups: int) -> int:
-    """Channels per program: CONFIG's, or fewer so that a block never spans two groups of B/C."""
-    block = CONFIG["block_d"]
+def _block_d(block: int, group_dim: int, n_groups: int) -> int:
+    """`block` channels per program, or fewer so that a block never spans two groups of B/C."""
     if n_groups > 1:
         while group_dim % block:
             block //= 2
     return max(block, 1)
 
 
+class _Launch:
+    """Grid and settings of one kernel launch: `block` channels per program, chunks of `chunk`
+    steps, `warps` warps and `lane_steps` steps per thread."""
+
+    def __init__(self, batch, dim, n_groups, block, chunk, lane_steps):
+        self.block = _block_d(block, dim // n_groups, n_groups)
+        self.chunk = chunk
+        self.warps = max(chunk // (32 * lane_steps), 1)
+        self.lane_steps = max(chunk // (32 * self.warps), 1)
+        self.grid = (batch, triton.cdiv(dim, self.block))
+
+
 class TritonSelectiveScanFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
-        u, delta, B, C = (x.contiguous() for x in (u, delta, B, C))
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, for_backward):
+        u, delta, B, C = u.contiguous(), delta.contiguous(), B.contiguous(), C.contiguous()
         z = z.contiguous() if z is not None else None
         A32 = A.float().contiguous()
         D32 = D.float().contiguous() if D is not None else None
@@ -271,18 +306,24 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         b, d, l = u.shape
         g = 1 if B.dim() == 3 else B.shape[1]
         n = A.shape[1]
-        block, chunk = _block_d(d // g, g), _chunk_for(l, u.element_size())
-        n_chunks = triton.cdiv(l, chunk)
+        cfg = CONFIG.get(u.element_size(), CONFIG[4])
+        fwd = _Launch(b, d, g, cfg["fwd_block_d"], _chunk_for(l, cfg["chunks"]), cfg["lane_steps"])
+        bwd = _Launch(b, d, g, cfg["bwd_block_d"], min(cfg["bwd_chunk"], fwd.chunk),
+                      cfg["lane_steps"])
+        # Without a backward to come, only chunk ends are stored (states inside a chunk cost
+        # the forward more than their arithmetic, BENCHMARKS.md).
+        checkpoint = bwd.chunk if for_backward else fwd.chunk
+        n_chunks = triton.cdiv(l, fwd.chunk)
+        n_states = n_chunks * (fwd.chunk // checkpoint) + 1
         out = _alloc((b, d, l), u.dtype, u.device)
-        states = _alloc((b, d, n_chunks + 1, n), torch.float32, u.device)
+        states = _alloc((b, d, n_states, n), torch.float32, u.device)
         last = _alloc((b, d, n), torch.float32, u.device)
-        grid = (b, triton.cdiv(d, block))
-        _fwd_kernel[grid](u, delta, A32, B, C, D32, z, bias32, out, states, last, d, l, n,
-                          d // g, g, n_chunks, HAS_D=D is not None, HAS_Z=z is not None,
-                          HAS_BIAS=delta_bias is not None, SOFTPLUS=delta_softplus,
-                          BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
-                          num_warps=CONFIG["num_warps"])
-        ctx.launch = (block, chunk, n_chunks, CONFIG["num_warps"])
+        _fwd_kernel[fwd.grid](
+            u, delta, A32, B, C, D32, z, bias32, out, states, last, d, l, n, d // g, g, n_chunks,
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+            SOFTPLUS=delta_softplus, BLOCK_D=fwd.block, T=fwd.chunk, CKPT=checkpoint,
+            V=fwd.lane_steps, FAST_EXP=FAST_EXP, num_warps=fwd.warps)
+        ctx.bwd = bwd  # fixed now, whatever CONFIG says by the time the backward runs
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
         ctx.delta_softplus = delta_softplus
@@ -293,7 +334,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dlast):
         u, delta, A32, B, C, D32, z, bias32, states = ctx.saved_tensors
-        block, chunk, n_chunks, num_warps = ctx.launch  # the forward's, whatever CONFIG says now
+        launch = ctx.bwd
         b, d, l = u.shape
         g = 1 if B.dim() == 3 else B.shape[1]
         n = A32.shape[1]
@@ -309,20 +350,23 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         du, ddelta = per_step[0], per_step[1]
         dz = per_step[2] if z is not None else None
         dout = torch.zeros_like(u) if dout is None else dout.contiguous()
-        grid = (b, triton.cdiv(d, block))
-        _bwd_kernel[grid](u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta,
-                          dA, dB, dC, dD, dz, dbias, d, l, n, d // g, g, n_chunks,
-                          HAS_D=D32 is not None, HAS_Z=z is not None, HAS_BIAS=bias32 is not None,
-                          SOFTPLUS=ctx.delta_softplus, BLOCK_D=block, T=chunk, FAST_EXP=FAST_EXP,
-                          num_warps=num_warps)
+        _bwd_kernel[launch.grid](
+            u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA, dB, dC, dD,
+            dz, dbias, d, l, n, d // g, g, triton.cdiv(l, launch.chunk), states.shape[2],
+            HAS_D=D32 is not None, HAS_Z=z is not None, HAS_BIAS=bias32 is not None,
+            SOFTPLUS=ctx.delta_softplus, BLOCK_D=launch.block, T=launch.chunk,
+            V=launch.lane_steps, FAST_EXP=FAST_EXP, num_warps=launch.warps)
         A_dtype, D_dtype, bias_dtype = ctx.dtypes
         return (du.to(u.dtype), ddelta.to(delta.dtype), dA.view(d, n).to(A_dtype),
                 dB.to(B.dtype), dC.to(C.dtype), dD.to(D_dtype) if D32 is not None else None,
                 dz.to(z.dtype) if z is not None else None,
-                dbias.to(bias_dtype) if bias32 is not None else None, None)
+                dbias.to(bias_dtype) if bias32 is not None else None, None, None)
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                           delta_softplus=False, return_last_state=False):
-    out, last = TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    for_backward = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in (u, delta, A, B, C, D, z, delta_bias))
+    out, last = TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                            for_backward)
     return (out, last) if return_last_state else out

@@ -24,12 +24,23 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def small_chunks_and_poison(monkeypatch):
-    # Chunks of 32 steps and blocks of 4 channels, so these short sequences cross chunk and
-    # block boundaries; outputs start as NaN so that unwritten elements fail.
-    monkeypatch.setitem(triton_scan.CONFIG, "chunks", {4: (32,), 2: (32,)})
-    monkeypatch.setitem(triton_scan.CONFIG, "block_d", 4)
+SMALL_SETTINGS = {
+    # Both kernels on chunks of 32 steps, so these short sequences cross chunk boundaries.
+    "same-chunks": {"chunks": (32,), "lane_steps": 1, "fwd_block_d": 4, "bwd_block_d": 4,
+                    "bwd_chunk": 32},
+    # The forward on chunks of 64 that store the state every 32 steps, the backward on those
+    # 32-step chunks, with blocks of its own width.
+    "checkpoints-inside-chunks": {"chunks": (64,), "lane_steps": 1, "fwd_block_d": 4,
+                                  "bwd_block_d": 2, "bwd_chunk": 32},
+}
+
+
+@pytest.fixture(autouse=True, params=list(SMALL_SETTINGS))
+def small_chunks_and_poison(request, monkeypatch):
+    # Blocks of 4 (or 2) channels cross block boundaries too; outputs start as NaN so that
+    # unwritten elements fail.
+    for width in (4, 2):
+        monkeypatch.setitem(triton_scan.CONFIG, width, SMALL_SETTINGS[request.param])
     monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
 
 
@@ -90,3 +101,15 @@ def test_triton_backward_when_only_one_output_is_used(used):
             assert fast is None or not fast.any(), f"d{name}"
         else:
             close(fast.cpu(), ref, 2e-5, f"d{name}")
+
+
+def test_forward_without_gradients_matches_the_one_that_keeps_checkpoints():
+    # With no backward to come, the forward stores states only at its chunk ends.
+    inputs = to_device(make_inputs(2, 5, 4, 65, None, torch.float32, True, True, True))
+    with torch.no_grad():
+        y_plain, last_plain = selective_scan(**inputs, delta_softplus=True,
+                                             return_last_state=True, backend="triton")
+    y, last = selective_scan(**inputs, delta_softplus=True, return_last_state=True,
+                             backend="triton")
+    assert y.requires_grad and not y_plain.requires_grad
+    assert torch.equal(y.detach(), y_plain) and torch.equal(last.detach(), last_plain)
