@@ -120,8 +120,8 @@ def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
 def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckpt, d_state,
                   seq_len, dt, dtu, first, FAST_EXP: tl.constexpr):
     """State n over one chunk: the states H (BLOCK_D, T), seeded with the state stored at
-    checkpoint `ckpt` (the chunk's start), and what built them (A_n, the rows B_n and C_n, dA, dBu). B_ptr, C_ptr point at the block's
-    group of B and C in this batch row."""
+    checkpoint `ckpt` (the chunk's start), and what built them (A_n, the rows B_n and C_n, dA,
+    dBu). B_ptr, C_ptr point at the block's group of B and C in this batch row."""
     A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
     B_n = tl.load(B_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
     C_n = tl.load(C_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
