@@ -188,8 +188,9 @@ def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cud
     fn = backends(device)["triton"]
     try:
         for block_d, chunks, steps in itertools.product(block_ds, chunk_sets, lane_steps):
-            settings = {"chunks": tuple(chunks), "lane_steps": steps, "fwd_block_d": block_d,
-                        "bwd_block_d": block_d, "bwd_chunk": max(chunks)}
+            settings = triton_scan.Settings(chunks=tuple(chunks), lane_steps=steps,
+                                            fwd_block_d=block_d, bwd_block_d=block_d,
+                                            bwd_chunk=max(chunks))
             triton_scan.CONFIG[width] = settings
             try:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)

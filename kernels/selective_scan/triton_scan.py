@@ -28,23 +28,38 @@ one, which cost more than the arithmetic (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 
 import torch
 import triton
 import triton.language as tl
 
-# Launch settings by the byte width of the inputs. The forward walks chunks of one of `chunks`
-# time steps (`_chunk_for` picks the one that pads the sequence least) and stores the state every
-# `bwd_chunk` steps, or at every chunk end if chunks are shorter; the backward walks chunks of
-# that length, starting from those states. A program owns `fwd_block_d` or `bwd_block_d`
-# channels, and gets enough warps that each thread holds `lane_steps` consecutive steps of a row
-# (4 fp32 or 8 bf16 steps are one 16-byte load). Chosen by sweeps on an H100
-# (`benchmark.tune`); see BENCHMARKS.md.
+from .launch_cache import CachedLaunch, aligned
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Launch settings for one byte width of the inputs. The forward walks chunks of one of
+    `chunks` time steps (`_chunk_for` picks the one that pads the sequence least) and stores the
+    state every `bwd_chunk` steps, or at every chunk end if chunks are shorter; the backward
+    walks chunks of that length, starting from those states. A program owns `fwd_block_d` or
+    `bwd_block_d` channels, and gets enough warps that each thread holds `lane_steps`
+    consecutive steps of a row (4 fp32 or 8 bf16 steps are one 16-byte load)."""
+
+    chunks: tuple
+    lane_steps: int
+    fwd_block_d: int
+    bwd_block_d: int
+    bwd_chunk: int
+
+
+# By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
 CONFIG = {
-    4: {"chunks": (128,), "lane_steps": 4, "fwd_block_d": 1, "bwd_block_d": 2, "bwd_chunk": 128},
-    2: {"chunks": (128, 256, 512), "lane_steps": 8, "fwd_block_d": 1, "bwd_block_d": 1,
-        "bwd_chunk": 256},
+    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=2, bwd_chunk=128),
+    2: Settings(chunks=(128, 256, 512), lane_steps=8, fwd_block_d=1, bwd_block_d=1,
+                bwd_chunk=256),
 }
 
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * LOG2E)
@@ -256,13 +271,14 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
             dD_acc += tl.sum(dy * u, axis=1)
             y += Dv[:, None] * u
         if HAS_Z:
-            tl.store(dz_ptr + offs, dout * y * sig * (1.0 + z * (1.0 - sig)), mask=mask)
+            dz = dout * y * sig * (1.0 + z * (1.0 - sig))
+            tl.store(dz_ptr + offs, dz.to(dz_ptr.dtype.element_ty), mask=mask)
         if SOFTPLUS:
             ddt = ddt * tl.sigmoid(pre)
         ddt = tl.where(mask, ddt, 0.0)
         dbias_acc += tl.sum(ddt, axis=1)
-        tl.store(du_ptr + offs, du, mask=mask)
-        tl.store(ddelta_ptr + offs, ddt, mask=mask)
+        tl.store(du_ptr + offs, du.to(du_ptr.dtype.element_ty), mask=mask)
+        tl.store(ddelta_ptr + offs, ddt.to(ddelta_ptr.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # the carries written above are read by other threads next chunk
     if HAS_D:
         tl.atomic_add(dD_ptr + offs_d, dD_acc, mask=mask_d, sem="relaxed")
@@ -270,9 +286,14 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
         tl.atomic_add(dbias_ptr + offs_d, dbias_acc, mask=mask_d, sem="relaxed")
 
 
+def _cdiv(a: int, b: int) -> int:
+    # Not triton.cdiv: that is a JIT function, and calling one from Python costs microseconds.
+    return -(-a // b)
+
+
 def _chunk_for(seq_len: int, chunks) -> int:
     """The chunk that pads the sequence least (the longer one on a tie)."""
-    return min(chunks, key=lambda c: (triton.cdiv(seq_len, c) * c, -c))
+    return min(chunks, key=lambda c: (_cdiv(seq_len, c) * c, -c))
 
 
 def _block_d(block: int, group_dim: int, n_groups: int) -> int:
@@ -283,16 +304,57 @@ def _block_d(block: int, group_dim: int, n_groups: int) -> int:
     return max(block, 1)
 
 
-class _Launch:
-    """Grid and settings of one kernel launch: `block` channels per program, chunks of `chunk`
-    steps, `warps` warps and `lane_steps` steps per thread."""
+class _Plan:
+    """Grids and compile-time settings of one forward and the backward that may follow it.
 
-    def __init__(self, batch, dim, n_groups, block, chunk, lane_steps):
-        self.block = _block_d(block, dim // n_groups, n_groups)
-        self.chunk = chunk
-        self.warps = max(chunk // (32 * lane_steps), 1)
-        self.lane_steps = max(chunk // (32 * self.warps), 1)
-        self.grid = (batch, triton.cdiv(dim, self.block))
+    They depend only on the shapes, the flags and the settings, so `_plan` computes them once
+    per combination: at short lengths the op is bound by the CPU that launches it. Those also
+    fix every integer argument and constexpr of both kernels, so a plan, with the tensors'
+    dtypes, keys their compiled launchers (`launch_cache`)."""
+
+    def __init__(self, batch, dim, n_groups, d_state, seq_len, settings: Settings, flags,
+                 for_backward):
+        has_d, has_z, has_bias, softplus = flags
+        fwd_chunk = _chunk_for(seq_len, settings.chunks)
+        bwd_chunk = min(settings.bwd_chunk, fwd_chunk)
+        # Without a backward to come, only chunk ends are stored (states inside a chunk cost
+        # the forward more than their arithmetic, BENCHMARKS.md).
+        checkpoint = bwd_chunk if for_backward else fwd_chunk
+        self.n_chunks = _cdiv(seq_len, fwd_chunk)
+        self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
+        group_dim = dim // n_groups
+        self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
+        self.bwd_ints = (dim, seq_len, d_state, group_dim, n_groups, _cdiv(seq_len, bwd_chunk),
+                         self.n_states)
+        bc_size = batch * n_groups * d_state * seq_len
+        # dA, dB, dC, dD, dbias and the carry, carved from one zeroed buffer.
+        self.accumulator_sizes = [dim * d_state, bc_size, bc_size, dim, dim,
+                                  batch * dim * d_state]
+        flag_args = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus)
+        self.fwd_grid, fwd = self._launch(batch, dim, n_groups, settings.fwd_block_d, fwd_chunk,
+                                          settings.lane_steps)
+        self.fwd_constexprs = dict(flag_args, **fwd, CKPT=checkpoint, FAST_EXP=FAST_EXP)
+        self.bwd_grid, bwd = self._launch(batch, dim, n_groups, settings.bwd_block_d, bwd_chunk,
+                                          settings.lane_steps)
+        self.bwd_constexprs = dict(flag_args, **bwd, FAST_EXP=FAST_EXP)
+
+    @staticmethod
+    def _launch(batch, dim, n_groups, block, chunk, lane_steps):
+        """Grid and constexprs for `block` channels per program and chunks of `chunk` steps,
+        with enough warps that each thread holds `lane_steps` consecutive steps of a row."""
+        block = _block_d(block, dim // n_groups, n_groups)
+        warps = max(chunk // (32 * lane_steps), 1)
+        constexprs = dict(BLOCK_D=block, T=chunk, V=max(chunk // (32 * warps), 1), num_warps=warps)
+        return (batch, _cdiv(dim, block), 1), constexprs
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(*key) -> _Plan:
+    return _Plan(*key)
+
+
+_forward_launch = CachedLaunch(_fwd_kernel)
+_backward_launch = CachedLaunch(_bwd_kernel)
 
 
 class TritonSelectiveScanFn(torch.autograd.Function):
@@ -306,61 +368,52 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         b, d, l = u.shape
         g = 1 if B.dim() == 3 else B.shape[1]
         n = A.shape[1]
-        cfg = CONFIG.get(u.element_size(), CONFIG[4])
-        fwd = _Launch(b, d, g, cfg["fwd_block_d"], _chunk_for(l, cfg["chunks"]), cfg["lane_steps"])
-        bwd = _Launch(b, d, g, cfg["bwd_block_d"], min(cfg["bwd_chunk"], fwd.chunk),
-                      cfg["lane_steps"])
-        # Without a backward to come, only chunk ends are stored (states inside a chunk cost
-        # the forward more than their arithmetic, BENCHMARKS.md).
-        checkpoint = bwd.chunk if for_backward else fwd.chunk
-        n_chunks = triton.cdiv(l, fwd.chunk)
-        n_states = n_chunks * (fwd.chunk // checkpoint) + 1
+        flags = (D is not None, z is not None, delta_bias is not None, bool(delta_softplus))
+        plan = _plan(b, d, g, n, l, CONFIG.get(u.element_size(), CONFIG[4]), flags, for_backward)
         out = _alloc((b, d, l), u.dtype, u.device)
-        states = _alloc((b, d, n_states, n), torch.float32, u.device)
+        states = _alloc((b, d, plan.n_states, n), torch.float32, u.device)
         last = _alloc((b, d, n), torch.float32, u.device)
-        _fwd_kernel[fwd.grid](
-            u, delta, A32, B, C, D32, z, bias32, out, states, last, d, l, n, d // g, g, n_chunks,
-            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=delta_softplus, BLOCK_D=fwd.block, T=fwd.chunk, CKPT=checkpoint,
-            V=fwd.lane_steps, FAST_EXP=FAST_EXP, num_warps=fwd.warps)
-        ctx.bwd = bwd  # fixed now, whatever CONFIG says by the time the backward runs
+        inputs_aligned = aligned(u, delta, A32, B, C, D32, z, bias32)
+        key = (plan, u.dtype, delta.dtype, B.dtype, C.dtype, z.dtype if z is not None else None)
+        _forward_launch(key if inputs_aligned else None, plan.fwd_grid,
+                        (u, delta, A32, B, C, D32, z, bias32, out, states, last) + plan.fwd_ints,
+                        plan.fwd_constexprs)
+        ctx.plan, ctx.key, ctx.inputs_aligned = plan, key, inputs_aligned
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
-        ctx.delta_softplus = delta_softplus
-        ctx.dtypes = (A.dtype, D.dtype if D is not None else None,
-                      delta_bias.dtype if delta_bias is not None else None)
+        ctx.input_dtypes = tuple(x.dtype if x is not None else None
+                                 for x in (u, delta, A, B, C, D, z, delta_bias))
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
         u, delta, A32, B, C, D32, z, bias32, states = ctx.saved_tensors
-        launch = ctx.bwd
-        b, d, l = u.shape
-        g = 1 if B.dim() == 3 else B.shape[1]
-        n = A32.shape[1]
+        plan = ctx.plan
         dev = u.device
         # At short lengths the launch is CPU-bound, so every accumulator (and the carry) comes
-        # from one zeroed buffer and the three elementwise gradients from one empty one.
-        sizes = [d * n, B.numel(), C.numel(), d, d, b * d * n]
-        dA, dB, dC, dD, dbias, carry = _alloc((sum(sizes),), torch.float32, dev, zero=True).split(sizes)
-        dB, dC = dB.view(B.shape), dC.view(C.shape)
+        # from one zeroed buffer and the per-step gradients from one empty one.
+        zeroed = _alloc((sum(plan.accumulator_sizes),), torch.float32, dev, zero=True)
+        dA, dB, dC, dD, dbias, carry = zeroed.split_with_sizes(plan.accumulator_sizes)
+        dA, dB, dC = dA.view(A32.shape), dB.view(B.shape), dC.view(C.shape)
         if dlast is not None:
             carry.copy_(dlast.reshape(-1))
-        per_step = _alloc((2 if z is None else 3, b, d, l), torch.float32, dev)
-        du, ddelta = per_step[0], per_step[1]
-        dz = per_step[2] if z is not None else None
+        # du, ddelta and dz are written once each, so the kernel stores them in the inputs'
+        # dtype when they share one.
+        same = u.dtype == delta.dtype and (z is None or z.dtype == u.dtype)
+        per_step = _alloc((2 if z is None else 3,) + u.shape, u.dtype if same else torch.float32,
+                          dev)
+        du, ddelta, *rest = per_step.unbind(0)
+        dz = rest[0] if z is not None else None
         dout = torch.zeros_like(u) if dout is None else dout.contiguous()
-        _bwd_kernel[launch.grid](
-            u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA, dB, dC, dD,
-            dz, dbias, d, l, n, d // g, g, triton.cdiv(l, launch.chunk), states.shape[2],
-            HAS_D=D32 is not None, HAS_Z=z is not None, HAS_BIAS=bias32 is not None,
-            SOFTPLUS=ctx.delta_softplus, BLOCK_D=launch.block, T=launch.chunk,
-            V=launch.lane_steps, FAST_EXP=FAST_EXP, num_warps=launch.warps)
-        A_dtype, D_dtype, bias_dtype = ctx.dtypes
-        return (du.to(u.dtype), ddelta.to(delta.dtype), dA.view(d, n).to(A_dtype),
-                dB.to(B.dtype), dC.to(C.dtype), dD.to(D_dtype) if D32 is not None else None,
-                dz.to(z.dtype) if z is not None else None,
-                dbias.to(bias_dtype) if bias32 is not None else None, None, None)
+        key = ctx.key + (dout.dtype,)
+        aligned_here = ctx.inputs_aligned and aligned(dout, zeroed, per_step)
+        _backward_launch(key if aligned_here else None, plan.bwd_grid,
+                         (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
+                          dB, dC, dD, dz, dbias) + plan.bwd_ints, plan.bwd_constexprs)
+        grads = (du, ddelta, dA, dB, dC, dD if D32 is not None else None, dz,
+                 dbias if bias32 is not None else None)
+        return tuple(grad if grad is None or grad.dtype == dtype else grad.to(dtype)
+                     for grad, dtype in zip(grads, ctx.input_dtypes)) + (None, None)
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,

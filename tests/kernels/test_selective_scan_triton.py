@@ -26,12 +26,12 @@ CASES = [
 
 SMALL_SETTINGS = {
     # Both kernels on chunks of 32 steps, so these short sequences cross chunk boundaries.
-    "same-chunks": {"chunks": (32,), "lane_steps": 1, "fwd_block_d": 4, "bwd_block_d": 4,
-                    "bwd_chunk": 32},
+    "same-chunks": triton_scan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
+                                        bwd_block_d=4, bwd_chunk=32),
     # The forward on chunks of 64 that store the state every 32 steps, the backward on those
     # 32-step chunks, with blocks of its own width.
-    "checkpoints-inside-chunks": {"chunks": (64,), "lane_steps": 1, "fwd_block_d": 4,
-                                  "bwd_block_d": 2, "bwd_chunk": 32},
+    "checkpoints-inside-chunks": triton_scan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
+                                                      bwd_block_d=2, bwd_chunk=32),
 }
 
 
@@ -113,3 +113,30 @@ def test_forward_without_gradients_matches_the_one_that_keeps_checkpoints():
                              backend="triton")
     assert y.requires_grad and not y_plain.requires_grad
     assert torch.equal(y.detach(), y_plain) and torch.equal(last.detach(), last_plain)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="compiled launchers exist on a GPU only")
+@pytest.mark.parametrize("offset", [0, 1], ids=["aligned", "misaligned-input"])
+def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch):
+    # The first call compiles through Triton's JIT; the second launches the kept kernel, unless
+    # an input starts off the cache's alignment (a view at an odd offset), which takes the JIT.
+    for launch in (triton_scan._forward_launch, triton_scan._backward_launch):
+        monkeypatch.setattr(launch, "launchers", {})
+    inputs = to_device(make_inputs(2, 5, 4, 65, None, torch.float32, True, True, True))
+    u = inputs["u"].detach()
+    storage = torch.empty(u.numel() + offset, device=u.device)
+    storage[offset:] = u.reshape(-1)
+    inputs["u"] = storage[offset:].view_as(u).requires_grad_()
+    ref_inputs = {k: (v.detach().cpu().float().requires_grad_() if v is not None else None)
+                  for k, v in inputs.items()}
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, ref_inputs, True)
+    tol = TOLERANCE[torch.float32]
+    for _ in range(2):
+        y, last, grads = run(selective_scan, inputs, True, backend="triton")
+        close(y.cpu(), y_ref, tol, "y")
+        close(last.cpu(), last_ref, tol, "last state")
+        for name in GRAD_NAMES:
+            if inputs[name] is not None:
+                close(grads[name].cpu(), grads_ref[name], 2 * tol, f"d{name}")
+    for launch in (triton_scan._forward_launch, triton_scan._backward_launch):
+        assert len(launch.launchers) == (1 if offset == 0 else 0)
