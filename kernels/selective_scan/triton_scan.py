@@ -348,9 +348,7 @@ class _Plan:
         return (batch, _cdiv(dim, block), 1), constexprs
 
 
-@functools.lru_cache(maxsize=1024)
-def _plan(*key) -> _Plan:
-    return _Plan(*key)
+_plan = functools.lru_cache(maxsize=1024)(_Plan)
 
 
 _forward_launch = CachedLaunch(_fwd_kernel)
