@@ -8,6 +8,8 @@ reference, for tests and debugging).
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .chunked import chunked_selective_scan
@@ -16,6 +18,7 @@ from .naive import naive_selective_scan, naive_selective_state_update
 BACKENDS = ("auto", "triton", "torch", "naive")
 
 
+@functools.cache
 def _triton_available() -> bool:
     try:
         from . import triton_scan  # noqa: F401  (imports triton)

@@ -41,12 +41,19 @@ class CachedLaunch:
 
     `args` are the kernel's leading parameters, in order; `constexprs` names the rest, plus
     launch options such as `num_warps`. With a key seen before (on the current device) the
-    compiled kernel is launched directly."""
+    compiled kernel is launched directly.
 
-    def __init__(self, kernel):
+    `vet(compiled, constexprs)`, when given, sees every kernel that the JIT compiles before it
+    first runs, and may return other constexprs to compile and run instead (None keeps these):
+    for code whose correctness rests on a choice the compiler makes. `chosen[(device, key)]`
+    records the constexprs that a key runs with."""
+
+    def __init__(self, kernel, vet=None):
         self.kernel = kernel
+        self.vet = vet
         self.params = list(inspect.signature(kernel.fn).parameters)
         self.launchers = {}
+        self.chosen = {}
 
     def __call__(self, key, grid, args, constexprs):
         if key is not None:
@@ -56,6 +63,11 @@ class CachedLaunch:
                 launcher, tail = found
                 launcher(*args, *tail)
                 return
+        if self.vet is not None:
+            compiled = self.kernel.warmup(*args, grid=grid, **constexprs)
+            # Under TRITON_INTERPRET=1 nothing is compiled, so there is nothing to vet.
+            if isinstance(compiled, CompiledKernel):
+                constexprs = self.vet(compiled, constexprs) or constexprs
         compiled = self.kernel[grid](*args, **constexprs)
         # Under TRITON_INTERPRET=1 there is no compiled kernel to keep.
         if key is not None and isinstance(compiled, CompiledKernel):
@@ -63,4 +75,6 @@ class CachedLaunch:
             tail = tuple(constexprs[name] for name in self.params[len(args):])
             if len(self.launchers) >= MAX_LAUNCHERS:  # shapes without end: start over
                 self.launchers.clear()
+                self.chosen.clear()
             self.launchers[(device, key)] = (compiled[grid], tail)
+            self.chosen[(device, key)] = constexprs

@@ -12,11 +12,13 @@ State crosses chunk boundaries through `states` (b, d, n_states, n): the forward
 state at every chunk start there (and, when a backward will follow, every `CKPT` steps inside
 longer chunks), and the backward reads them back as the starts of its own chunks, so nothing
 of size (b, d, l, n) is ever stored. The backward walks its chunks in reverse and runs the
-adjoint recurrence G_t = C_t dy_t + dA_{t+1} G_{t+1} as a reverse scan. dA_{t+1} sits one step
-ahead of G_t; instead of loading and exponentiating dt twice, the scan carries R_t = dA_t G_t
-and yields G_t = src_t + R_{t+1} as the "exclusive" part of the same affine composition (see
-`_adjoint_combine`); R at the chunk's first step is the carry into the previous chunk. One
-identity avoids a shifted copy of the states:
+adjoint recurrence G_t = C_t dy_t + dA_{t+1} G_{t+1} as a reverse scan (`_adjoint_scan`), one
+warp per chunk; the adjoint at the chunk's first step, times its dA, is the carry into the
+previous chunk. Triton's reverse scan reverses its inputs and outputs across the lanes, a warp
+shuffle per register each; where the compiler lays the chunk out as consecutive steps per
+lane, the scan runs as inline PTX that combines the lanes downwards instead
+(`_adjoint_scan_ptx`, vetted on every compiled kernel by `_check_scan_layout`). One identity
+avoids a shifted copy of the states:
 
     dA_t * h_{t-1} = h_t - dt_t B_t u_t
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 
 import torch
 import triton
@@ -44,9 +47,12 @@ class Settings:
     """Launch settings for one byte width of the inputs. The forward walks chunks of one of
     `chunks` time steps (`_chunk_for` picks the one that pads the sequence least) and stores the
     state every `bwd_chunk` steps, or at every chunk end if chunks are shorter; the backward
-    walks chunks of that length, starting from those states. A program owns `fwd_block_d` or
-    `bwd_block_d` channels, and gets enough warps that each thread holds `lane_steps`
-    consecutive steps of a row (4 fp32 or 8 bf16 steps are one 16-byte load)."""
+    walks chunks of that length, starting from those states.
+
+    A forward program owns `fwd_block_d` channels and gets enough warps that each thread holds
+    `lane_steps` consecutive steps of a row (4 fp32 or 8 bf16 steps are one 16-byte load). A
+    backward program owns `bwd_block_d` channels in one warp, which spans a whole chunk of
+    them: bwd_chunk / 32 steps per thread, which its scan's PTX relies on."""
 
     chunks: tuple
     lane_steps: int
@@ -57,13 +63,14 @@ class Settings:
 
 # By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
 CONFIG = {
-    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=2, bwd_chunk=128),
+    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=1, bwd_chunk=128),
     2: Settings(chunks=(128, 256, 512), lane_steps=8, fwd_block_d=1, bwd_block_d=1,
                 bwd_chunk=256),
 }
 
 LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x * LOG2E)
-FAST_EXP = os.environ.get("TRITON_INTERPRET") != "1"
+# The interpreter (CI, no GPU) cannot run inline PTX; kernels then take plain Triton.
+INLINE_PTX = os.environ.get("TRITON_INTERPRET") != "1"
 
 # Tests set this to fill outputs with NaN before launch, so unwritten elements show.
 POISON_OUTPUTS = False
@@ -84,18 +91,9 @@ def _first_order(a1, b1, a2, b2):
 
 
 @triton.jit
-def _adjoint_combine(p_late, q_late, g0_late, g1_late, p_early, q_early, g0_early, g1_early):
-    # A segment of steps maps x = R entering at its late end to R = p x + q and G = g1 x + g0
-    # at its early end; a reverse scan combines (later segment, earlier segment).
-    return (p_early * p_late, p_early * q_late + q_early, g0_early + g1_early * q_late,
-            g1_early * p_late)
-
-
-@triton.jit
-def _exp2(x, FAST: tl.constexpr):
-    # ex2.approx.ftz is one MUFU instruction; tl.exp adds a scale and denormal fix-ups around
-    # it. The interpreter (CI, no GPU) cannot run inline PTX, so it takes tl.exp2.
-    if FAST:
+def _exp2(x, PTX: tl.constexpr):
+    # ex2.approx.ftz is one MUFU instruction; tl.exp adds a scale and denormal fix-ups.
+    if PTX:
         return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x],
                                          dtype=tl.float32, is_pure=True, pack=1)
     else:
@@ -116,6 +114,67 @@ def _store_step(ptrs, x, mask_d, STEP: tl.constexpr, BLOCK_D: tl.constexpr, T: t
 
 
 @triton.jit
+def _adjoint_combine(p_late, q_late, g0_late, g1_late, p_early, q_early, g0_early, g1_early):
+    # A segment of steps maps x = R entering at its late end to R = p x + q and G = g1 x + g0
+    # at its early end; a reverse scan combines (later segment, earlier segment).
+    return (p_early * p_late, p_early * q_late + q_early, g0_early + g1_early * q_late,
+            g1_early * p_late)
+
+
+def _adjoint_scan_ptx(v: int) -> tuple[str, str]:
+    """PTX, and its constraints, for the backward's reverse scan over one warp: given the
+    first-order steps (a_t, b_t) of R_t = a_t R_{t+1} + b_t, v consecutive steps per thread and
+    the chunk across the 32 lanes in order, return R_t and R_{t+1} (zero past the chunk).
+
+    Each thread composes its own steps from the last back, the lanes then combine their
+    compositions with shfl.down (lane i with lane i + offset, 5 rounds), and every step applies
+    what comes after its thread. Triton's reverse scan instead reverses every input and output
+    across the lanes, a shuffle per register each time."""
+    a, b = [f"a{k}" for k in range(v)], [f"b{k}" for k in range(v)]
+    r_out, next_out = [f"${k}" for k in range(v)], [f"${v + k}" for k in range(v)]
+    a_in, b_in = [f"${2 * v + k}" for k in range(v)], [f"${3 * v + k}" for k in range(v)]
+    lines = ["{", f".reg .f32 a<{v}>, b<{v}>, sa, sb, na, nb;", ".reg .pred p;"]
+    lines += [f"mov.b32 {a[k]}, {a_in[k]}; mov.b32 {b[k]}, {b_in[k]};" for k in range(v)]
+    for k in reversed(range(v - 1)):  # suffix compositions inside the thread
+        lines.append(f"fma.rn.f32 {b[k]}, {a[k]}, {b[k + 1]}, {b[k]}; "
+                     f"mul.f32 {a[k]}, {a[k]}, {a[k + 1]};")
+    lines.append(f"mov.b32 sa, {a[0]}; mov.b32 sb, {b[0]};")
+    for offset in (1, 2, 4, 8, 16):  # inclusive suffixes across lanes
+        lines.append(f"shfl.sync.down.b32 na|p, sa, {offset}, 0x1f, 0xffffffff; "
+                     f"shfl.sync.down.b32 nb, sb, {offset}, 0x1f, 0xffffffff; "
+                     f"@p fma.rn.f32 sb, sa, nb, sb; @p mul.f32 sa, sa, na;")
+    # R entering this thread from the lanes after it (zero on the last lane)
+    lines.append("shfl.sync.down.b32 nb|p, sb, 1, 0x1f, 0xffffffff; @!p mov.f32 nb, 0f00000000;")
+    lines += [f"fma.rn.f32 {r_out[k]}, {a[k]}, nb, {b[k]};" for k in range(v)]
+    lines += [f"mov.b32 {next_out[k]}, {r_out[k + 1]};" for k in range(v - 1)]
+    lines.append(f"shfl.sync.down.b32 {next_out[v - 1]}|p, {r_out[0]}, 1, 0x1f, 0xffffffff; "
+                 f"@!p mov.f32 {next_out[v - 1]}, 0f00000000;")
+    lines.append("}")
+    return "\n".join(lines), ",".join(["=r"] * (2 * v) + ["r"] * (2 * v))
+
+
+@triton.jit
+def _adjoint_scan(dA, src, V: tl.constexpr, SCAN_PTX: tl.constexpr,
+                  SCAN_CONSTRAINTS: tl.constexpr):
+    """The adjoint G_t = src_t + dA_{t+1} G_{t+1} along the chunk, and R_t = dA_t G_t.
+
+    With SCAN_PTX the reverse scan runs on R alone, which is first order in its own right
+    (R_t = dA_t (src_t + R_{t+1})), and G_t = src_t + R_{t+1} takes R one step later from the
+    same PTX. Otherwise Triton's reverse scan carries both: R, and G as the "exclusive" part of
+    the same affine composition (`_adjoint_combine`)."""
+    if SCAN_PTX != "":
+        R, R_next = tl.inline_asm_elementwise(SCAN_PTX, SCAN_CONSTRAINTS, [dA, dA * src],
+                                              dtype=(tl.float32, tl.float32), is_pure=True,
+                                              pack=V)
+        G = src + R_next
+    else:
+        ones = tl.full(dA.shape, 1.0, tl.float32)
+        _, R, G, _ = tl.associative_scan((dA, dA * src, src, ones), 1, _adjoint_combine,
+                                         reverse=True)
+    return R, G
+
+
+@triton.jit
 def _softplus(x):
     return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(x)))
 
@@ -133,7 +192,7 @@ def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
 
 @triton.jit
 def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckpt, d_state,
-                  seq_len, dt, dtu, first, FAST_EXP: tl.constexpr):
+                  seq_len, dt, dtu, first, PTX: tl.constexpr):
     """State n over one chunk: the states H (BLOCK_D, T), seeded with the state stored at
     checkpoint `ckpt` (the chunk's start), and what built them (A_n, the rows B_n and C_n, dA,
     dBu). B_ptr, C_ptr point at the block's group of B and C in this batch row."""
@@ -141,7 +200,7 @@ def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckp
     B_n = tl.load(B_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
     C_n = tl.load(C_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
     h0 = tl.load(st_ptr + ckpt * d_state + n, mask=mask_d, other=0.0)
-    dA = _exp2(dt * (A_n * LOG2E)[:, None], FAST_EXP)
+    dA = _exp2(dt * (A_n * LOG2E)[:, None], PTX)
     dBu = dtu * B_n[None, :]
     _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
                                _first_order)
@@ -150,11 +209,12 @@ def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckp
 
 @triton.jit
 def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr,
-                states_ptr, last_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
+                states_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                CKPT: tl.constexpr, V: tl.constexpr, FAST_EXP: tl.constexpr):
-    """`states` gets the state every CKPT steps (CKPT divides T): the backward's chunks."""
+                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr):
+    """`states` gets the state every CKPT steps (CKPT divides T), the backward's chunks; its
+    last entry is the state after the last step (padding steps pass the state on)."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
@@ -182,7 +242,7 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
         for n in range(d_state):
             _, _, C_n, _, _, H = _chunk_states(
                 A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n,
-                k * PER_CHUNK, d_state, seq_len, dt, dtu, first, FAST_EXP)
+                k * PER_CHUNK, d_state, seq_len, dt, dtu, first, PTX)
             y += H * C_n[None, :]
             for c in tl.static_range(PER_CHUNK):
                 _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
@@ -194,9 +254,6 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
             y = y * z * tl.sigmoid(z)
         tl.store(out_ptr + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # this chunk's end states are read by other threads next chunk
-    for n in range(d_state):
-        h_last = tl.load(st_ptr + n_chunks * PER_CHUNK * d_state + n, mask=mask_d, other=0.0)
-        tl.store(last_ptr + (pid_b * dim + offs_d) * d_state + n, h_last, mask=mask_d)
 
 
 @triton.jit
@@ -205,7 +262,8 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
                 dz_ptr, dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks, n_states,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                V: tl.constexpr, FAST_EXP: tl.constexpr):
+                V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
+                SCAN_CONSTRAINTS: tl.constexpr):
     """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
     (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
     none) and R between chunks."""
@@ -246,14 +304,12 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
         for n in range(d_state):
             A_n, B_n, C_n, dA, dBu, H = _chunk_states(
                 A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n, k,
-                d_state, seq_len, dt, dtu, first, FAST_EXP)
+                d_state, seq_len, dt, dtu, first, PTX)
             y += H * C_n[None, :]
             R_in = tl.load(cr_ptr + n, mask=mask_d, other=0.0)
             src = dy * C_n[None, :]
             src = tl.where(last, src + R_in[:, None], src)
-            ones = tl.full(dA.shape, 1.0, tl.float32)
-            _, R, G, _ = tl.associative_scan((dA, dA * src, src, ones), 1, _adjoint_combine,
-                                             reverse=True)
+            R, G = _adjoint_scan(dA, src, V, SCAN_PTX, SCAN_CONSTRAINTS)
             _store_step(cr_ptr + n, R, mask_d, 0, BLOCK_D, T, V)
             GB += G * B_n[None, :]
             X = G * (H - dBu)  # G_t dA_t h_{t-1}
@@ -323,23 +379,23 @@ class _Plan:
         self.n_chunks = _cdiv(seq_len, fwd_chunk)
         self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
         group_dim = dim // n_groups
+        self.bc_size = batch * n_groups * d_state * seq_len
+        # dA, dB and dC (side by side), dD, dbias and the carry, carved from one zeroed buffer.
+        self.accumulator_sizes = [dim * d_state, 2 * self.bc_size, dim, dim,
+                                  batch * dim * d_state]
         self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
         self.bwd_ints = (dim, seq_len, d_state, group_dim, n_groups, _cdiv(seq_len, bwd_chunk),
                          self.n_states)
-        bc_size = batch * n_groups * d_state * seq_len
-        # dA, dB, dC, dD, dbias and the carry, carved from one zeroed buffer.
-        self.accumulator_sizes = [dim * d_state, bc_size, bc_size, dim, dim,
-                                  batch * dim * d_state]
         flag_args = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus)
-        self.fwd_grid, fwd = self._launch(batch, dim, n_groups, settings.fwd_block_d, fwd_chunk,
-                                          settings.lane_steps)
-        self.fwd_constexprs = dict(flag_args, **fwd, CKPT=checkpoint, FAST_EXP=FAST_EXP)
-        self.bwd_grid, bwd = self._launch(batch, dim, n_groups, settings.bwd_block_d, bwd_chunk,
-                                          settings.lane_steps)
-        self.bwd_constexprs = dict(flag_args, **bwd, FAST_EXP=FAST_EXP)
+        self.fwd_grid, fwd = self._forward_grid(batch, dim, n_groups, settings.fwd_block_d,
+                                                  fwd_chunk, settings.lane_steps)
+        self.fwd_constexprs = dict(flag_args, **fwd, CKPT=checkpoint, PTX=INLINE_PTX)
+        self.bwd_grid, bwd = self._backward_grid(batch, dim, n_groups, settings.bwd_block_d,
+                                                   bwd_chunk, seq_len)
+        self.bwd_constexprs = dict(flag_args, **bwd, PTX=INLINE_PTX)
 
     @staticmethod
-    def _launch(batch, dim, n_groups, block, chunk, lane_steps):
+    def _forward_grid(batch, dim, n_groups, block, chunk, lane_steps):
         """Grid and constexprs for `block` channels per program and chunks of `chunk` steps,
         with enough warps that each thread holds `lane_steps` consecutive steps of a row."""
         block = _block_d(block, dim // n_groups, n_groups)
@@ -347,17 +403,58 @@ class _Plan:
         constexprs = dict(BLOCK_D=block, T=chunk, V=max(chunk // (32 * warps), 1), num_warps=warps)
         return (batch, _cdiv(dim, block), 1), constexprs
 
+    @staticmethod
+    def _backward_grid(batch, dim, n_groups, block, chunk, seq_len):
+        """Grid and constexprs for `block` channels per program and chunks of `chunk` steps in
+        one warp, chunk / 32 steps per thread."""
+        if chunk % 32:
+            raise ValueError(f"backward chunks of {chunk} steps: need a multiple of 32")
+        block = _block_d(block, dim // n_groups, n_groups)
+        steps = chunk // 32
+        # Only when Triton can vectorise the tiles' loads (rows start 16-element aligned) does
+        # it give the scan's operands the layout that the PTX needs; `_check_scan_layout`
+        # verifies that on every compiled kernel.
+        ptx, constraints = (_adjoint_scan_ptx(steps) if INLINE_PTX and seq_len % 16 == 0
+                            else ("", ""))
+        constexprs = dict(BLOCK_D=block, T=chunk, V=steps, SCAN_PTX=ptx,
+                          SCAN_CONSTRAINTS=constraints, num_warps=1)
+        return (batch, _cdiv(dim, block), 1), constexprs
+
+
+_LANE_LAYOUT = re.compile(r"sizePerThread = \[\d+, (\d+)\], threadsPerWarp = \[1, 32\], "
+                          r"warpsPerCTA = \[1, 1\], order = \[1, 0\]")
+
+
+def _check_scan_layout(compiled, constexprs):
+    """Fall back to Triton's scan if the compiler laid out the scan's PTX operands in any way
+    but V consecutive steps per lane, lanes in time order (what the PTX assumes): the layout
+    is the compiler's choice, and versions differ. Returns the constexprs to use instead, or
+    None to keep these."""
+    if not constexprs["SCAN_PTX"]:
+        return None
+    ttgir = compiled.asm["ttgir"]
+    layouts = dict(re.findall(r"^(#\w+) = (.*)$", ttgir, re.M))
+    used = {encoding for line in ttgir.splitlines()
+            if "elementwise_inline_asm" in line and "shfl.sync.down" in line
+            for encoding in re.findall(r"tensor<[^,>]*, (#\w+)>", line)}
+    for encoding in used:
+        match = _LANE_LAYOUT.search(layouts.get(encoding, ""))
+        if not match or int(match.group(1)) != constexprs["V"]:
+            return dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
+    return None if used else dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
+
 
 _plan = functools.lru_cache(maxsize=1024)(_Plan)
 
 
 _forward_launch = CachedLaunch(_fwd_kernel)
-_backward_launch = CachedLaunch(_bwd_kernel)
+_backward_launch = CachedLaunch(_bwd_kernel, vet=_check_scan_layout)
 
 
 class TritonSelectiveScanFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, for_backward):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, for_backward,
+                return_last_state):
         u, delta, B, C = u.contiguous(), delta.contiguous(), B.contiguous(), C.contiguous()
         z = z.contiguous() if z is not None else None
         A32 = A.float().contiguous()
@@ -370,29 +467,31 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         plan = _plan(b, d, g, n, l, CONFIG.get(u.element_size(), CONFIG[4]), flags, for_backward)
         out = _alloc((b, d, l), u.dtype, u.device)
         states = _alloc((b, d, plan.n_states, n), torch.float32, u.device)
-        last = _alloc((b, d, n), torch.float32, u.device)
         inputs_aligned = aligned(u, delta, A32, B, C, D32, z, bias32)
         key = (plan, u.dtype, delta.dtype, B.dtype, C.dtype, z.dtype if z is not None else None)
         _forward_launch(key if inputs_aligned else None, plan.fwd_grid,
-                        (u, delta, A32, B, C, D32, z, bias32, out, states, last) + plan.fwd_ints,
+                        (u, delta, A32, B, C, D32, z, bias32, out, states) + plan.fwd_ints,
                         plan.fwd_constexprs)
         ctx.plan, ctx.key, ctx.inputs_aligned = plan, key, inputs_aligned
         ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
         ctx.input_dtypes = tuple(x.dtype if x is not None else None
                                  for x in (u, delta, A, B, C, D, z, delta_bias))
-        return out, last
+        if return_last_state:
+            return out, states[:, :, -1]  # a view: the state after the last step
+        return out
 
     @staticmethod
-    def backward(ctx, dout, dlast):
+    def backward(ctx, dout, dlast=None):
         u, delta, A32, B, C, D32, z, bias32, states = ctx.saved_tensors
         plan = ctx.plan
         dev = u.device
         # At short lengths the launch is CPU-bound, so every accumulator (and the carry) comes
         # from one zeroed buffer and the per-step gradients from one empty one.
         zeroed = _alloc((sum(plan.accumulator_sizes),), torch.float32, dev, zero=True)
-        dA, dB, dC, dD, dbias, carry = zeroed.split_with_sizes(plan.accumulator_sizes)
-        dA, dB, dC = dA.view(A32.shape), dB.view(B.shape), dC.view(C.shape)
+        dA, dBC, dD, dbias, carry = zeroed.split_with_sizes(plan.accumulator_sizes)
+        dA = dA.view(*A32.shape)
+        dB, dC = dBC.split(plan.bc_size)  # side by side
         if dlast is not None:
             carry.copy_(dlast.reshape(-1))
         # du, ddelta and dz are written once each, so the kernel stores them in the inputs'
@@ -408,16 +507,18 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         _backward_launch(key if aligned_here else None, plan.bwd_grid,
                          (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
                           dB, dC, dD, dz, dbias) + plan.bwd_ints, plan.bwd_constexprs)
+        if B.dtype == C.dtype != torch.float32:  # one cast for both: a launch fewer
+            dB, dC = dBC.to(B.dtype).split(plan.bc_size)
+        dB, dC = dB.view(*B.shape), dC.view(*C.shape)
         grads = (du, ddelta, dA, dB, dC, dD if D32 is not None else None, dz,
                  dbias if bias32 is not None else None)
         return tuple(grad if grad is None or grad.dtype == dtype else grad.to(dtype)
-                     for grad, dtype in zip(grads, ctx.input_dtypes)) + (None, None)
+                     for grad, dtype in zip(grads, ctx.input_dtypes)) + (None, None, None)
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                           delta_softplus=False, return_last_state=False):
     for_backward = torch.is_grad_enabled() and any(
         x is not None and x.requires_grad for x in (u, delta, A, B, C, D, z, delta_bias))
-    out, last = TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                            for_backward)
-    return (out, last) if return_last_state else out
+    return TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
+                                       for_backward, return_last_state)

@@ -36,6 +36,10 @@ class FakeJit:
 
         return run
 
+    def warmup(self, *args, grid, **constexprs):
+        self.calls.append(("compile", args, constexprs))
+        return FakeCompiled(self.calls, grid)
+
 
 @pytest.fixture
 def on_device(monkeypatch):
@@ -78,3 +82,21 @@ def test_alignment_is_checked_on_every_tensor():
     base = torch.zeros(256)
     assert launch_cache.aligned(base, None) == (base.data_ptr() % 256 == 0)
     assert not launch_cache.aligned(base, base[1:])
+
+
+def test_vet_sees_each_compiled_kernel_first_and_can_swap_its_constexprs(on_device):
+    jit = FakeJit()
+    vetted = []
+
+    def vet(compiled, constexprs):
+        vetted.append(constexprs)
+        return dict(constexprs, FAST=False) if constexprs["FAST"] else None
+
+    launch = launch_cache.CachedLaunch(jit, vet=vet)
+    launch("k", (1, 1, 1), ("x", 7), {"BLOCK": 4, "FAST": True})
+    launch("k", (1, 1, 1), ("y", 7), {"BLOCK": 4, "FAST": True})
+    assert vetted == [{"BLOCK": 4, "FAST": True}]
+    assert jit.calls == [("compile", ("x", 7), {"BLOCK": 4, "FAST": True}),
+                         ("jit", ("x", 7), {"BLOCK": 4, "FAST": False}),
+                         ("launcher", ("y", 7, 4, False))]
+    assert launch.chosen == {(0, "k"): {"BLOCK": 4, "FAST": False}}

@@ -140,3 +140,16 @@ def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch
                 close(grads[name].cpu(), grads_ref[name], 2 * tol, f"d{name}")
     for launch in (triton_scan._forward_launch, triton_scan._backward_launch):
         assert len(launch.launchers) == (1 if offset == 0 else 0)
+
+
+def test_a_second_backward_through_the_graph_adds_the_same_gradients():
+    # Each backward (retain_graph) accumulates dA, dB, dC, dD and delta_bias atomically into
+    # zeros of its own, not into what the one before left.
+    inputs = to_device(make_inputs(1, 5, 4, 40, None, torch.float32, True, True, True))
+    y = selective_scan(**inputs, delta_softplus=True, backend="triton")
+    w = torch.linspace(-1, 1, y.numel(), device=y.device).view_as(y)
+    (y * w).sum().backward(retain_graph=True)
+    once = {k: v.grad.clone() for k, v in inputs.items()}
+    (y * w).sum().backward()
+    for name in GRAD_NAMES:
+        close(inputs[name].grad.cpu(), 2 * once[name].cpu(), 1e-5, f"d{name}")

@@ -1,0 +1,93 @@
+"""The Triton kernels under the launch settings that users get (`triton_scan.CONFIG`).
+
+`test_selective_scan_triton.py` shrinks the chunks so that short sequences cross them; these
+lengths instead pick each backward width that the shipped settings use (4 and 8 steps per
+thread), at lengths that are multiples of 16, where the backward's scan runs as inline PTX on a
+GPU, and at lengths that are not, where it runs Triton's scan. Under the interpreter both run
+Triton's scan.
+"""
+
+import pytest
+import torch
+
+from tsmamba.kernels import selective_scan
+from tsmamba.kernels.selective_scan import naive_selective_scan
+
+from .test_selective_scan import GRAD_NAMES, TOLERANCE, close, make_inputs, run
+
+triton_scan = pytest.importorskip("tsmamba.kernels.selective_scan.triton_scan")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture(autouse=True)
+def poison(monkeypatch):
+    monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
+
+
+def backward_steps_per_thread(l, dtype):
+    plan = triton_scan._plan(1, 3, 1, 4, l, triton_scan.CONFIG[dtype.itemsize],
+                             (True, True, True, True), True)
+    return plan.bwd_constexprs["V"]
+
+
+CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 64, 4),
+         (torch.bfloat16, 65, 4), (torch.bfloat16, 512, 8), (torch.bfloat16, 500, 8)]
+
+
+@pytest.mark.parametrize("dtype, l, steps", CASES,
+                         ids=[f"{str(c[0])[6:]}-L{c[1]}" for c in CASES])
+def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
+    assert backward_steps_per_thread(l, dtype) == steps
+    monkeypatch.setattr(triton_scan._backward_launch, "launchers", {})
+    monkeypatch.setattr(triton_scan._backward_launch, "chosen", {})
+    inputs = make_inputs(1, 3, 4, l, None, dtype, True, True, True, positive_dt=False)
+    inputs = {k: v.detach().to(DEVICE).requires_grad_() for k, v in inputs.items()}
+    ref_inputs = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
+    y, last, grads = run(selective_scan, inputs, True, backend="triton")
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, ref_inputs, True)
+    tol = TOLERANCE[dtype]
+    close(y.cpu().float(), y_ref, tol, "y")
+    close(last.cpu(), last_ref, tol, "last state")
+    for name in GRAD_NAMES:
+        close(grads[name].cpu().float(), grads_ref[name], 2 * tol, f"d{name}")
+    if DEVICE == "cuda":  # the scan ran as PTX exactly where the rows are 16-element aligned
+        (chosen,) = triton_scan._backward_launch.chosen.values()
+        assert bool(chosen["SCAN_PTX"]) == (l % 16 == 0)
+
+
+class Compiled:
+    def __init__(self, ttgir):
+        self.asm = {"ttgir": ttgir}
+
+
+def ttgir_with_scan_layout(layout):
+    return (f"#blocked = #ttg.blocked<{{sizePerThread = [1, 1], threadsPerWarp = [1, 32], "
+            f"warpsPerCTA = [1, 1], order = [1, 0]}}>\n#blocked2 = #ttg.blocked<{{{layout}}}>\n"
+            '    %41:2 = tt.elementwise_inline_asm "shfl.sync.down.b32 ..." %a, %b : '
+            "tensor<1x256xf32, #blocked2>, tensor<1x256xf32, #blocked2> -> "
+            "tensor<1x256xf32, #blocked2>, tensor<1x256xf32, #blocked2> loc(#loc262)\n")
+
+
+@pytest.mark.parametrize("layout, keeps", [
+    ("sizePerThread = [1, 8], threadsPerWarp = [1, 32], warpsPerCTA = [1, 1], order = [1, 0]",
+     True),
+    # Steps strided across the lanes, as Triton lays out loads it cannot vectorise.
+    ("sizePerThread = [1, 1], threadsPerWarp = [1, 32], warpsPerCTA = [1, 1], order = [1, 0]",
+     False),
+    ("sizePerThread = [1, 4], threadsPerWarp = [1, 32], warpsPerCTA = [1, 1], order = [1, 0]",
+     False),  # 4 steps per lane where the PTX takes 8
+    ("sizePerThread = [1, 8], threadsPerWarp = [2, 16], warpsPerCTA = [1, 1], order = [1, 0]",
+     False),
+], ids=["lanes-in-order", "strided", "other-width", "half-warps"])
+def test_the_scan_ptx_runs_only_on_the_layout_it_assumes(layout, keeps):
+    ptx, constraints = triton_scan._adjoint_scan_ptx(8)
+    constexprs = dict(V=8, SCAN_PTX=ptx, SCAN_CONSTRAINTS=constraints)
+    verdict = triton_scan._check_scan_layout(Compiled(ttgir_with_scan_layout(layout)), constexprs)
+    if keeps:
+        assert verdict is None
+    else:
+        assert verdict == dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
+
+
+def test_a_kernel_without_the_scan_ptx_is_not_vetted():
+    assert triton_scan._check_scan_layout(Compiled(""), dict(V=8, SCAN_PTX="")) is None
