@@ -54,6 +54,7 @@ class CachedLaunch:
         self.params = list(inspect.signature(kernel.fn).parameters)
         self.launchers = {}
         self.chosen = {}
+        self.verdicts = {}  # compiled kernel -> the constexprs that vet chose for it
 
     def __call__(self, key, grid, args, constexprs):
         if key is not None:
@@ -65,9 +66,13 @@ class CachedLaunch:
                 return
         if self.vet is not None:
             compiled = self.kernel.warmup(*args, grid=grid, **constexprs)
-            # Under TRITON_INTERPRET=1 nothing is compiled, so there is nothing to vet.
+            # Under TRITON_INTERPRET=1 nothing is compiled, so there is nothing to vet. Calls
+            # without a key come here every time; the JIT hands back the same compiled kernel,
+            # so each is vetted once.
             if isinstance(compiled, CompiledKernel):
-                constexprs = self.vet(compiled, constexprs) or constexprs
+                if compiled not in self.verdicts:
+                    self.verdicts[compiled] = self.vet(compiled, constexprs) or constexprs
+                constexprs = self.verdicts[compiled]
         compiled = self.kernel[grid](*args, **constexprs)
         # Under TRITON_INTERPRET=1 there is no compiled kernel to keep.
         if key is not None and isinstance(compiled, CompiledKernel):

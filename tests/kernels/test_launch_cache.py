@@ -13,6 +13,9 @@ class FakeCompiled(CompiledKernel):
     def __init__(self, calls, grid):  # no compilation
         self.calls, self.grid = calls, grid
 
+    def __del__(self):  # nothing was loaded onto a device, so nothing to unload
+        pass
+
     def __getitem__(self, grid):
         assert grid == self.grid
         return lambda *args: self.calls.append(("launcher", args))
@@ -23,6 +26,7 @@ class FakeJit:
 
     def __init__(self):
         self.calls = []
+        self.compiled = {}
 
         def kernel(x_ptr, n, BLOCK, FAST):
             pass
@@ -37,8 +41,11 @@ class FakeJit:
         return run
 
     def warmup(self, *args, grid, **constexprs):
+        # Like Triton's JIT, the same compiled kernel for the same constexprs.
         self.calls.append(("compile", args, constexprs))
-        return FakeCompiled(self.calls, grid)
+        compiled = self.compiled.setdefault(tuple(sorted(constexprs.items())),
+                                            FakeCompiled(self.calls, grid))
+        return compiled
 
 
 @pytest.fixture
@@ -100,3 +107,13 @@ def test_vet_sees_each_compiled_kernel_first_and_can_swap_its_constexprs(on_devi
                          ("jit", ("x", 7), {"BLOCK": 4, "FAST": False}),
                          ("launcher", ("y", 7, 4, False))]
     assert launch.chosen == {(0, "k"): {"BLOCK": 4, "FAST": False}}
+
+
+def test_without_a_key_each_compiled_kernel_is_vetted_once(on_device):
+    jit = FakeJit()
+    vetted = []
+    launch = launch_cache.CachedLaunch(jit, vet=lambda compiled, c: vetted.append(c))
+    for _ in range(3):
+        launch(None, (1, 1, 1), ("x", 7), {"BLOCK": 4, "FAST": True})
+    assert len(vetted) == 1
+    assert [call[0] for call in jit.calls] == ["compile", "jit"] * 3

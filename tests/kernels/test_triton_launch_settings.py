@@ -91,3 +91,10 @@ def test_the_scan_ptx_runs_only_on_the_layout_it_assumes(layout, keeps):
 
 def test_a_kernel_without_the_scan_ptx_is_not_vetted():
     assert triton_scan._check_scan_layout(Compiled(""), dict(V=8, SCAN_PTX="")) is None
+
+
+def test_a_kernel_whose_scan_ptx_cannot_be_found_falls_back():
+    ptx, constraints = triton_scan._adjoint_scan_ptx(8)
+    constexprs = dict(V=8, SCAN_PTX=ptx, SCAN_CONSTRAINTS=constraints)
+    verdict = triton_scan._check_scan_layout(Compiled("#blocked = #ttg.blocked<{}>\n"), constexprs)
+    assert verdict == dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
