@@ -437,11 +437,15 @@ def _check_scan_layout(compiled, constexprs):
     used = {encoding for line in ttgir.splitlines()
             if "elementwise_inline_asm" in line and "shfl.sync.down" in line
             for encoding in re.findall(r"tensor<[^,>]*, (#\w+)>", line)}
-    for encoding in used:
+
+    def as_assumed(encoding):
         match = _LANE_LAYOUT.search(layouts.get(encoding, ""))
-        if not match or int(match.group(1)) != constexprs["V"]:
-            return dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
-    return None if used else dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
+        return match is not None and int(match.group(1)) == constexprs["V"]
+
+    # No scan PTX found in the TTGIR at all counts as a layout we cannot vouch for.
+    if used and all(as_assumed(encoding) for encoding in used):
+        return None
+    return dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")
 
 
 _plan = functools.lru_cache(maxsize=1024)(_Plan)
