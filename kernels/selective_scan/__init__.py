@@ -19,12 +19,14 @@ BACKENDS = ("auto", "triton", "torch", "naive")
 
 
 @functools.cache
-def _triton_available() -> bool:
+def _triton_selective_scan():
+    """The Triton path's entry point, or None where Triton does not import. Cached: at short
+    lengths the op is bound by the CPU that issues it, and even a resolved import costs."""
     try:
-        from . import triton_scan  # noqa: F401  (imports triton)
+        from .triton_scan import triton_selective_scan
     except ImportError:
-        return False
-    return True
+        return None
+    return triton_selective_scan
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -33,30 +35,37 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         raise ValueError(f"unknown selective-scan backend {backend!r}; choose one of {BACKENDS}")
     if backend != "auto":
         return backend
-    return "triton" if device.type == "cuda" and _triton_available() else "torch"
+    return "triton" if device.type == "cuda" and _triton_selective_scan() else "torch"
 
 
+def _shape(x):
+    return None if x is None else x.shape
+
+
+@functools.lru_cache(maxsize=256)
 def _check_shapes(u, delta, A, B, C, D, z, delta_bias):
-    if u.dim() != 3:
-        raise ValueError(f"u must be (b, d, l), got shape {tuple(u.shape)}")
-    b, d, l = u.shape
-    if delta.shape != u.shape or (z is not None and z.shape != u.shape):
+    """Raise a ValueError unless the shapes (torch.Size, or None for an absent input) fit
+    together. Cached per combination, which passes the check without repeating it."""
+    if len(u) != 3:
+        raise ValueError(f"u must be (b, d, l), got shape {tuple(u)}")
+    b, d, l = u
+    if delta != u or (z is not None and z != u):
         raise ValueError("delta and z must have u's shape (b, d, l)")
-    if A.dim() != 2 or A.shape[0] != d:
-        raise ValueError(f"A must be (d, n) = ({d}, n), got {tuple(A.shape)}")
-    n = A.shape[1]
+    if len(A) != 2 or A[0] != d:
+        raise ValueError(f"A must be (d, n) = ({d}, n), got {tuple(A)}")
+    n = A[1]
     for name, BC in (("B", B), ("C", C)):
-        if BC.dim() == 3 and BC.shape == (b, n, l):
+        if BC == (b, n, l):
             continue
-        if BC.dim() == 4 and BC.shape[0] == b and BC.shape[2:] == (n, l) and d % BC.shape[1] == 0:
+        if len(BC) == 4 and BC[0] == b and BC[2:] == (n, l) and d % BC[1] == 0:
             continue
         raise ValueError(f"{name} must be (b, n, l) or (b, g, n, l) with d divisible by g; "
-                         f"got {tuple(BC.shape)} for u {tuple(u.shape)} and n={n}")
-    if B.dim() != C.dim() or (B.dim() == 4 and B.shape[1] != C.shape[1]):
+                         f"got {tuple(BC)} for u {tuple(u)} and n={n}")
+    if len(B) != len(C) or (len(B) == 4 and B[1] != C[1]):
         raise ValueError("B and C must both be ungrouped or have the same number of groups")
     for name, vec in (("D", D), ("delta_bias", delta_bias)):
-        if vec is not None and vec.shape != (d,):
-            raise ValueError(f"{name} must be (d,) = ({d},), got {tuple(vec.shape)}")
+        if vec is not None and vec != (d,):
+            raise ValueError(f"{name} must be (d,) = ({d},), got {tuple(vec)}")
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -66,14 +75,17 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     u, delta, z: (b, d, l); A: (d, n); B, C: (b, n, l) or (b, g, n, l); D, delta_bias: (d,).
     Returns y (b, d, l) in u's dtype, and the last state (b, d, n) in fp32 when asked.
     """
-    _check_shapes(u, delta, A, B, C, D, z, delta_bias)
+    _check_shapes(u.shape, delta.shape, A.shape, B.shape, C.shape, _shape(D), _shape(z),
+                  _shape(delta_bias))
     chosen = resolve_backend(backend, u.device)
     args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     if chosen == "naive":
         return naive_selective_scan(*args)
     if chosen == "triton":
-        from .triton_scan import triton_selective_scan
-
+        triton_selective_scan = _triton_selective_scan()
+        if triton_selective_scan is None:
+            raise ImportError("backend='triton' needs the triton package, which does not import "
+                              "here; install it or use backend='torch'")
         return triton_selective_scan(*args)
     return chunked_selective_scan(*args)
 

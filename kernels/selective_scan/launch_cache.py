@@ -7,7 +7,8 @@ through the JIT costs about twice one through the compiled kernel's own launcher
 12.5 µs, BENCHMARKS.md).
 
 `CachedLaunch` goes through the JIT the first time a caller's key is seen, keeps the compiled
-kernel's launcher, and launches with it afterwards. This is only correct if the key decides
+kernel's launcher, and launches with it afterwards (through its C function alone where this
+Triton's layout is known, `_c_launch`). This is only correct if the key decides
 everything Triton specialises on: the caller puts every integer argument's value, every
 tensor's dtype and every constexpr into it, and passes `key=None` (the JIT every time) when a
 tensor's address is not 256-byte aligned, because Triton specialises on pointer alignment.
@@ -18,22 +19,73 @@ ordinary one; a sliced view at an odd offset takes the JIT.
 from __future__ import annotations
 
 import inspect
+import re
 
 import triton
 from triton.compiler import CompiledKernel
 
 ALIGNMENT = 256  # bytes; more than any alignment Triton specialises on (16)
 MAX_LAUNCHERS = 4096
+TRITON_VERSION = tuple(map(int, re.match(r"(\d+)\.(\d+)", triton.__version__).groups()))
+# The Triton versions whose launcher `_c_launch` knows: its C function's arguments are internal.
+C_LAUNCH_VERSIONS = {(3, 6)}
 
 
 def aligned(*tensors) -> bool:
     """Whether every given tensor (None skipped) starts at an ALIGNMENT-byte boundary."""
-    return all(t is None or t.data_ptr() % ALIGNMENT == 0 for t in tensors)
+    for t in tensors:  # a loop, not all(...): this runs on every call
+        if t is not None and t.data_ptr() % ALIGNMENT:
+            return False
+    return True
 
 
 def current_device() -> int:
     """The device Triton launches on (the current CUDA device)."""
     return triton.runtime.driver.active.get_current_device()
+
+
+def stream_getter():
+    """The function from a device to its current stream that Triton's launcher uses."""
+    return triton.runtime.driver.active.get_current_stream
+
+
+def _runner_launch(compiled, grid, tail):
+    """`launch(device, args)`: Triton's own launcher for `compiled` on `grid`."""
+    runner = compiled[grid]
+    return lambda device, args: runner(*args, *tail)
+
+
+def _c_launch(compiled, grid, tail):
+    """`launch(device, args)` straight through the C function under Triton's launcher, or None
+    where this Triton is not one whose launcher `_c_launch` knows.
+
+    Triton's launcher is Python around that function: it looks up the stream, builds the
+    metadata that launch hooks receive and allocates scratch space, which these kernels do not
+    use. On an H100 host that Python is 4 of the 10 µs of a launch (BENCHMARKS.md). The C
+    function's arguments are Triton's internals, hence the version check; while a launch hook
+    (a profiler's) is set, launches go back through Triton's launcher, which calls it."""
+    if TRITON_VERSION not in C_LAUNCH_VERSIONS:
+        return None
+    runner = compiled[grid]  # loads the kernel onto the device, as its first launch would
+    run = compiled.run
+    if type(run).__name__ != "CudaLauncher" or run.global_scratch_size or run.profile_scratch_size:
+        return None
+    c_function, stream, hooks = run.launch, stream_getter(), triton.knobs.runtime
+    grid_x, grid_y, grid_z = grid
+    # The C function's arguments after the grid and stream, up to the kernel's own: no scratch
+    # space, no launch metadata, no hooks.
+    fixed = (compiled.function, run.launch_cooperative_grid, run.launch_pdl, None, None,
+             compiled.packed_metadata, None, None, None)
+
+    def launch(device, args):
+        # A hook chain with no calls is unset; anything else (a function) is a hook.
+        if (getattr(hooks.launch_enter_hook, "calls", True)
+                or getattr(hooks.launch_exit_hook, "calls", True)):
+            runner(*args, *tail)
+        else:
+            c_function(grid_x, grid_y, grid_z, stream(device), *fixed, *args, *tail)
+
+    return launch
 
 
 class CachedLaunch:
@@ -59,10 +111,9 @@ class CachedLaunch:
     def __call__(self, key, grid, args, constexprs):
         if key is not None:
             device = current_device()
-            found = self.launchers.get((device, key))
-            if found is not None:
-                launcher, tail = found
-                launcher(*args, *tail)
+            launch = self.launchers.get((device, key))
+            if launch is not None:
+                launch(device, args)
                 return
         if self.vet is not None:
             compiled = self.kernel.warmup(*args, grid=grid, **constexprs)
@@ -81,5 +132,6 @@ class CachedLaunch:
             if len(self.launchers) >= MAX_LAUNCHERS:  # shapes without end: start over
                 self.launchers.clear()
                 self.chosen.clear()
-            self.launchers[(device, key)] = (compiled[grid], tail)
+            self.launchers[(device, key)] = (_c_launch(compiled, grid, tail)
+                                             or _runner_launch(compiled, grid, tail))
             self.chosen[(device, key)] = constexprs

@@ -42,7 +42,7 @@ import triton.language as tl
 from .launch_cache import CachedLaunch, aligned
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: plans are cached per object
 class Settings:
     """Launch settings for one byte width of the inputs. The forward walks chunks of one of
     `chunks` time steps (`_chunk_for` picks the one that pads the sequence least) and stores the
@@ -76,12 +76,10 @@ INLINE_PTX = os.environ.get("TRITON_INTERPRET") != "1"
 POISON_OUTPUTS = False
 
 
-def _alloc(shape, dtype, device, zero=False):
-    if zero:
-        return torch.zeros(shape, dtype=dtype, device=device)
-    if POISON_OUTPUTS:
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
+def _poison(out):
+    """`out`, filled with NaN under POISON_OUTPUTS (tests), so that what a kernel leaves
+    unwritten shows."""
+    return out.fill_(float("nan")) if POISON_OUTPUTS else out
 
 
 @triton.jit
@@ -258,15 +256,15 @@ def _fwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, o
 
 @triton.jit
 def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr,
-                states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dB_ptr, dC_ptr, dD_ptr,
-                dz_ptr, dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks, n_states,
+                states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dD_ptr, dz_ptr,
+                dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks, n_states, bc_numel,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
                 V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
                 SCAN_CONSTRAINTS: tl.constexpr):
     """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
     (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
-    none) and R between chunks."""
+    none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
@@ -316,10 +314,9 @@ def _bwd_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, d
             XA += X * A_n[:, None]
             tl.atomic_add(dA_ptr + offs_d * d_state + n, tl.sum(X * dt, axis=1), mask=mask_d,
                           sem="relaxed")
-            tl.atomic_add(dB_ptr + bc_off + n * seq_len + t, tl.sum(G * dtu, axis=0),
-                          mask=mask_t, sem="relaxed")
-            tl.atomic_add(dC_ptr + bc_off + n * seq_len + t, tl.sum(H * dy, axis=0),
-                          mask=mask_t, sem="relaxed")
+            dB_ptrs = dBC_ptr + bc_off + n * seq_len + t
+            tl.atomic_add(dB_ptrs, tl.sum(G * dtu, axis=0), mask=mask_t, sem="relaxed")
+            tl.atomic_add(dB_ptrs + bc_numel, tl.sum(H * dy, axis=0), mask=mask_t, sem="relaxed")
         du = GB * dt
         ddt = GB * u + XA
         if HAS_D:
@@ -361,16 +358,25 @@ def _block_d(block: int, group_dim: int, n_groups: int) -> int:
 
 
 class _Plan:
-    """Grids and compile-time settings of one forward and the backward that may follow it.
+    """Everything about one forward, and the backward that may follow it, that depends only on
+    the shapes, the inputs' dtypes (None for an absent input), the flags and the settings:
+    grids, integer arguments and constexprs of both kernels, buffer sizes, the gradients'
+    dtypes. `_plan` computes it once per combination: at short lengths the op is bound by the
+    CPU that launches it. A plan fixes everything Triton specialises on but pointer alignment,
+    so the plan itself keys the compiled launchers (`launch_cache`)."""
 
-    They depend only on the shapes, the flags and the settings, so `_plan` computes them once
-    per combination: at short lengths the op is bound by the CPU that launches it. Those also
-    fix every integer argument and constexpr of both kernels, so a plan, with the tensors'
-    dtypes, keys their compiled launchers (`launch_cache`)."""
-
-    def __init__(self, batch, dim, n_groups, d_state, seq_len, settings: Settings, flags,
-                 for_backward):
-        has_d, has_z, has_bias, softplus = flags
+    def __init__(self, batch, dim, n_groups, d_state, seq_len, settings: Settings, softplus,
+                 for_backward, dtypes):
+        u, delta, A, B, C, D, z, bias = dtypes
+        has_d, has_z, has_bias = D is not None, z is not None, bias is not None
+        # du, ddelta and dz are written once each, so the kernel stores them in the inputs'
+        # dtype when they share one; dB and dC, summed in fp32, are cast to theirs in one call.
+        same = delta == u and z in (None, u)
+        self.per_step_dtype = u if same else torch.float32
+        self.bc_dtype = B if B == C else torch.float32
+        fp32_params = all(x in (None, torch.float32) for x in (A, D, bias))
+        # Otherwise some gradients come out in another dtype than their input's.
+        self.casts = None if same and B == C and fp32_params else dtypes
         fwd_chunk = _chunk_for(seq_len, settings.chunks)
         bwd_chunk = min(settings.bwd_chunk, fwd_chunk)
         # Without a backward to come, only chunk ends are stored (states inside a chunk cost
@@ -379,13 +385,14 @@ class _Plan:
         self.n_chunks = _cdiv(seq_len, fwd_chunk)
         self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
         group_dim = dim // n_groups
-        self.bc_size = batch * n_groups * d_state * seq_len
-        # dA, dB and dC (side by side), dD, dbias and the carry, carved from one zeroed buffer.
-        self.accumulator_sizes = [dim * d_state, 2 * self.bc_size, dim, dim,
-                                  batch * dim * d_state]
+        self.states_shape = (batch, dim, self.n_states, d_state)
+        bc_numel = batch * n_groups * d_state * seq_len
+        # dA, dD, dbias, the carry, and dB beside dC, carved from one zeroed buffer.
+        self.accumulator_sizes = [dim * d_state, dim, dim, batch * dim * d_state, 2 * bc_numel]
+        self.accumulated = sum(self.accumulator_sizes)
         self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
         self.bwd_ints = (dim, seq_len, d_state, group_dim, n_groups, _cdiv(seq_len, bwd_chunk),
-                         self.n_states)
+                         self.n_states, bc_numel)
         flag_args = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus)
         self.fwd_grid, fwd = self._forward_grid(batch, dim, n_groups, settings.fwd_block_d,
                                                   fwd_chunk, settings.lane_steps)
@@ -456,32 +463,35 @@ _backward_launch = CachedLaunch(_bwd_kernel, vet=_check_scan_layout)
 
 
 class TritonSelectiveScanFn(torch.autograd.Function):
+    """At short lengths this op is bound by the CPU that issues it (BENCHMARKS.md), so both
+    passes keep the Python between the launches to the few tensor calls they need."""
+
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, for_backward,
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, grad_enabled,
                 return_last_state):
+        # Under no_grad needs_input_grad still reports requires_grad, hence grad_enabled.
+        for_backward = grad_enabled and any(ctx.needs_input_grad)
+        b, d, l = u.shape
+        plan = _plan(b, d, 1 if B.dim() == 3 else B.shape[1], A.shape[1], l,
+                     CONFIG.get(u.element_size(), CONFIG[4]), bool(delta_softplus), for_backward,
+                     (u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype, _dtype(D), _dtype(z),
+                      _dtype(delta_bias)))
         u, delta, B, C = u.contiguous(), delta.contiguous(), B.contiguous(), C.contiguous()
         z = z.contiguous() if z is not None else None
         A32 = A.float().contiguous()
         D32 = D.float().contiguous() if D is not None else None
         bias32 = delta_bias.float().contiguous() if delta_bias is not None else None
-        b, d, l = u.shape
-        g = 1 if B.dim() == 3 else B.shape[1]
-        n = A.shape[1]
-        flags = (D is not None, z is not None, delta_bias is not None, bool(delta_softplus))
-        plan = _plan(b, d, g, n, l, CONFIG.get(u.element_size(), CONFIG[4]), flags, for_backward)
-        out = _alloc((b, d, l), u.dtype, u.device)
-        states = _alloc((b, d, plan.n_states, n), torch.float32, u.device)
+        # Shapes go to torch as separate arguments: parsing a tuple costs the CPU more.
+        out = _poison(torch.empty_like(u))
+        states = _poison(u.new_empty(*plan.states_shape, dtype=torch.float32))
         inputs_aligned = aligned(u, delta, A32, B, C, D32, z, bias32)
-        key = (plan, u.dtype, delta.dtype, B.dtype, C.dtype, z.dtype if z is not None else None)
-        _forward_launch(key if inputs_aligned else None, plan.fwd_grid,
+        _forward_launch(plan if inputs_aligned else None, plan.fwd_grid,
                         (u, delta, A32, B, C, D32, z, bias32, out, states) + plan.fwd_ints,
                         plan.fwd_constexprs)
-        ctx.plan, ctx.key, ctx.inputs_aligned = plan, key, inputs_aligned
-        ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
-        ctx.input_dtypes = tuple(x.dtype if x is not None else None
-                                 for x in (u, delta, A, B, C, D, z, delta_bias))
+        ctx.plan, ctx.inputs_aligned = plan, inputs_aligned
         if return_last_state:
+            ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
             return out, states[:, :, -1]  # a view: the state after the last step
         return out
 
@@ -489,40 +499,39 @@ class TritonSelectiveScanFn(torch.autograd.Function):
     def backward(ctx, dout, dlast=None):
         u, delta, A32, B, C, D32, z, bias32, states = ctx.saved_tensors
         plan = ctx.plan
-        dev = u.device
-        # At short lengths the launch is CPU-bound, so every accumulator (and the carry) comes
-        # from one zeroed buffer and the per-step gradients from one empty one.
-        zeroed = _alloc((sum(plan.accumulator_sizes),), torch.float32, dev, zero=True)
-        dA, dBC, dD, dbias, carry = zeroed.split_with_sizes(plan.accumulator_sizes)
-        dA = dA.view(*A32.shape)
-        dB, dC = dBC.split(plan.bc_size)  # side by side
+        # Every accumulated gradient (and the carry) comes from one zeroed buffer, the
+        # per-step gradients from one uninitialised one.
+        zeroed = torch.zeros(plan.accumulated, dtype=torch.float32, device=u.device)
+        dA, dD, dbias, carry, dBC = zeroed.split_with_sizes(plan.accumulator_sizes)
         if dlast is not None:
             carry.copy_(dlast.reshape(-1))
-        # du, ddelta and dz are written once each, so the kernel stores them in the inputs'
-        # dtype when they share one.
-        same = u.dtype == delta.dtype and (z is None or z.dtype == u.dtype)
-        per_step = _alloc((2 if z is None else 3,) + u.shape, u.dtype if same else torch.float32,
-                          dev)
+        per_step = _poison(u.new_empty(2 if z is None else 3, *u.shape, dtype=plan.per_step_dtype))
         du, ddelta, *rest = per_step.unbind(0)
-        dz = rest[0] if z is not None else None
+        dz = rest[0] if rest else None
         dout = torch.zeros_like(u) if dout is None else dout.contiguous()
-        key = ctx.key + (dout.dtype,)
-        aligned_here = ctx.inputs_aligned and aligned(dout, zeroed, per_step)
-        _backward_launch(key if aligned_here else None, plan.bwd_grid,
+        # The plan keys the launcher only for the dtype it fixes: dout arrives in y's.
+        key = plan if (ctx.inputs_aligned and dout.dtype == u.dtype
+                       and aligned(dout, zeroed, per_step)) else None
+        _backward_launch(key, plan.bwd_grid,
                          (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
-                          dB, dC, dD, dz, dbias) + plan.bwd_ints, plan.bwd_constexprs)
-        if B.dtype == C.dtype != torch.float32:  # one cast for both: a launch fewer
-            dB, dC = dBC.to(B.dtype).split(plan.bc_size)
-        dB, dC = dB.view(*B.shape), dC.view(*C.shape)
-        grads = (du, ddelta, dA, dB, dC, dD if D32 is not None else None, dz,
+                          dBC, dD, dz, dbias) + plan.bwd_ints,
+                         plan.bwd_constexprs)
+        if plan.bc_dtype != torch.float32:
+            dBC = dBC.to(plan.bc_dtype)
+        dB, dC = dBC.view(2, *B.shape).unbind(0)
+        grads = (du, ddelta, dA.view(*A32.shape), dB, dC, dD if D32 is not None else None, dz,
                  dbias if bias32 is not None else None)
-        return tuple(grad if grad is None or grad.dtype == dtype else grad.to(dtype)
-                     for grad, dtype in zip(grads, ctx.input_dtypes)) + (None, None, None)
+        if plan.casts is not None:
+            grads = tuple(grad if grad is None or grad.dtype == dtype else grad.to(dtype)
+                          for grad, dtype in zip(grads, plan.casts))
+        return grads + (None, None, None)
+
+
+def _dtype(x):
+    return None if x is None else x.dtype
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                           delta_softplus=False, return_last_state=False):
-    for_backward = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in (u, delta, A, B, C, D, z, delta_bias))
     return TritonSelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus,
-                                       for_backward, return_last_state)
+                                       torch.is_grad_enabled(), return_last_state)

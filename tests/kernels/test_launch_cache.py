@@ -21,12 +21,35 @@ class FakeCompiled(CompiledKernel):
         return lambda *args: self.calls.append(("launcher", args))
 
 
+class CudaLauncher:
+    """Named as the Triton launcher whose C function `_c_launch` calls; records that call."""
+
+    global_scratch_size = profile_scratch_size = 0
+    launch_cooperative_grid, launch_pdl = False, True
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def launch(self, *args):
+        self.calls.append(("c", args))
+
+
+class FakeCompiledWithC(FakeCompiled):
+    function, packed_metadata = "function", (1, 1, 0)
+    run = None  # a plain attribute here, not the compiled kernel's property
+
+    def __init__(self, calls, grid):
+        super().__init__(calls, grid)
+        self.run = CudaLauncher(calls)
+
+
 class FakeJit:
     """Stands in for a @triton.jit kernel with parameters (x_ptr, n, BLOCK, FAST)."""
 
-    def __init__(self):
+    def __init__(self, compiled_class=FakeCompiled):
         self.calls = []
         self.compiled = {}
+        self.compiled_class = compiled_class
 
         def kernel(x_ptr, n, BLOCK, FAST):
             pass
@@ -36,7 +59,7 @@ class FakeJit:
     def __getitem__(self, grid):
         def run(*args, **constexprs):
             self.calls.append(("jit", args, constexprs))
-            return FakeCompiled(self.calls, grid)
+            return self.compiled_class(self.calls, grid)
 
         return run
 
@@ -52,6 +75,8 @@ class FakeJit:
 def on_device(monkeypatch):
     device = {"index": 0}
     monkeypatch.setattr(launch_cache, "current_device", lambda: device["index"])
+    # Triton's own launcher unless a test asks for the C function's.
+    monkeypatch.setattr(launch_cache, "C_LAUNCH_VERSIONS", set())
     return device
 
 
@@ -117,3 +142,41 @@ def test_without_a_key_each_compiled_kernel_is_vetted_once(on_device):
         launch(None, (1, 1, 1), ("x", 7), {"BLOCK": 4, "FAST": True})
     assert len(vetted) == 1
     assert [call[0] for call in jit.calls] == ["compile", "jit"] * 3
+
+
+def test_a_known_triton_launches_through_its_c_function_unless_a_hook_is_set(on_device,
+                                                                             monkeypatch):
+    import triton
+
+    monkeypatch.setattr(launch_cache, "C_LAUNCH_VERSIONS", {launch_cache.TRITON_VERSION})
+    monkeypatch.setattr(launch_cache, "stream_getter", lambda: lambda device: f"stream{device}")
+    jit = FakeJit(FakeCompiledWithC)
+    launch = launch_cache.CachedLaunch(jit)
+    constexprs = {"FAST": True, "BLOCK": 4, "num_warps": 2}
+    launch("k", (3, 2, 1), ("x", 7), constexprs)
+    launch("k", (3, 2, 1), ("y", 7), constexprs)
+    # What Triton 3.6's launcher passes its C function: grid, stream, function, cooperative
+    # grid, PDL, no scratch space, packed metadata, no launch metadata and no hooks, then every
+    # parameter of the kernel in order.
+    assert jit.calls[-1] == ("c", (3, 2, 1, "stream0", "function", False, True, None, None,
+                                   (1, 1, 0), None, None, None, "y", 7, 4, True))
+    monkeypatch.setattr(triton.knobs.runtime, "launch_enter_hook", lambda metadata: None)
+    launch("k", (3, 2, 1), ("z", 7), constexprs)
+    assert jit.calls[-1] == ("launcher", ("z", 7, 4, True))
+
+
+def test_an_unknown_launcher_keeps_tritons_own(on_device, monkeypatch):
+    monkeypatch.setattr(launch_cache, "C_LAUNCH_VERSIONS", {launch_cache.TRITON_VERSION})
+    jit = FakeJit(FakeCompiledWithC)
+    launch = launch_cache.CachedLaunch(jit)
+    jit_run = FakeCompiledWithC.__init__
+
+    def with_scratch(self, calls, grid):
+        jit_run(self, calls, grid)
+        self.run.global_scratch_size = 64  # a kernel that needs scratch space
+
+    monkeypatch.setattr(FakeCompiledWithC, "__init__", with_scratch)
+    constexprs = {"FAST": True, "BLOCK": 4}
+    launch("k", (1, 1, 1), ("x", 7), constexprs)
+    launch("k", (1, 1, 1), ("y", 7), constexprs)
+    assert jit.calls[-1] == ("launcher", ("y", 7, 4, True))

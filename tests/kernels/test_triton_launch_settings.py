@@ -25,8 +25,9 @@ def poison(monkeypatch):
 
 
 def backward_steps_per_thread(l, dtype):
-    plan = triton_scan._plan(1, 3, 1, 4, l, triton_scan.CONFIG[dtype.itemsize],
-                             (True, True, True, True), True)
+    f32 = torch.float32
+    plan = triton_scan._plan(1, 3, 1, 4, l, triton_scan.CONFIG[dtype.itemsize], True, True,
+                             (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
     return plan.bwd_constexprs["V"]
 
 
