@@ -473,9 +473,12 @@ def bench_scan(
         skip: Annotated[Optional[list[str]], typer.Option(help="Backends to leave out.")] = None,
         graphs: Annotated[bool, typer.Option(
             help="Also time each call replayed from a CUDA graph: GPU time without Python's.")] = False,
+        rounds: Annotated[Optional[int], typer.Option(
+            min=1, help="Rounds that each time every backend in turn; rows give the median "
+                        "(default: 5 on CUDA, 1 on the CPU).")] = None,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write rows as JSON lines.")] = None):
     """Check every selective-scan backend against the reference, then time forward and
-    forward + backward (median ms)."""
+    forward + backward (median ms over rounds that take the backends in turn)."""
     import json
 
     import torch
@@ -489,15 +492,18 @@ def bench_scan(
     sizes = [tuple(int(v) for v in s.split(",")) for s in size] if size else benchmark.PAPER_SIZES
     dtypes = [getattr(torch, d) for d in (dtype or ["float32", "bfloat16"])]
     table = Table(title=f"selective scan on {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}")
+    rounds = rounds or (5 if dev.type == "cuda" else 1)
     graph_keys = ("graph_fwd_ms", "graph_fwd_bwd_ms") if graphs and dev.type == "cuda" else ()
     for column in ("backend", "dtype", "b x d x n x l", "max rel err", "fwd ms", "fwd+bwd ms",
+                   *(("fwd+bwd range",) if rounds > 1 else ()),
                    *(("graph fwd ms", "graph fwd+bwd ms") if graph_keys else ())):
         table.add_column(column)
     rows = []
-    for row in benchmark.run(sizes, dtypes, dev, skip=skip or (), graphs=graphs):
+    for row in benchmark.run(sizes, dtypes, dev, skip=skip or (), graphs=graphs, rounds=rounds):
         rows.append(row)
+        spread = (f"{row['fwd_bwd_ms_min']:.3f}–{row['fwd_bwd_ms_max']:.3f}",) if rounds > 1 else ()
         table.add_row(row["backend"], row["dtype"], row["size"], f"{row['max_rel_err']:.1e}",
-                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}",
+                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}", *spread,
                       *(f"{row[k]:.3f}" for k in graph_keys))
         print(json.dumps(row), file=sys.stderr, flush=True)
     Console().print(table)

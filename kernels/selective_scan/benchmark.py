@@ -3,7 +3,10 @@
 Method: every backend first runs a correctness check against the sequential fp32 reference on
 fresh random inputs; timings are medians of `triton.testing.do_bench` on CUDA (CUDA events,
 warm-up excluded) and of repeated wall-clock runs on the CPU. Forward runs under no_grad;
-forward + backward includes the backward of sum(y * w) for a fixed random w.
+forward + backward includes the backward of sum(y * w) for a fixed random w. With several
+rounds, each round times every backend once, in turn, on the same inputs, and a row reports
+the median over rounds (and the range of forward + backward): the speed of a shared machine
+drifts, and taking the backends in turn spreads that drift over all of them.
 
 On CUDA, short sequences finish on the GPU sooner than Python can issue the next call, so
 those timings measure the CPU. Two things separate that from the kernels: the "floor" backend,
@@ -106,14 +109,14 @@ def check(fn, device, dtype, size=(2, 40, 16, 300)) -> float:
     return worst
 
 
-def _time(fn, device, graphs=False) -> float:
+def _time(fn, device, graphs=False, rep_ms=200) -> float:
     """Median milliseconds."""
     if device.type == "cuda":
         import triton
 
         if graphs:
-            return triton.testing.do_bench_cudagraph(fn, rep=200, return_mode="median")
-        return triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+            return triton.testing.do_bench_cudagraph(fn, rep=rep_ms, return_mode="median")
+        return triton.testing.do_bench(fn, warmup=25, rep=rep_ms, return_mode="median")
     fn()
     samples = []
     budget = time.perf_counter() + 3.0
@@ -124,8 +127,11 @@ def _time(fn, device, graphs=False) -> float:
     return statistics.median(samples)
 
 
-def time_backend(fn, size, dtype, device, graphs=False) -> tuple[float, float]:
-    inputs = make_inputs(*size, dtype, device)
+def time_backend(fn, size, dtype, device, graphs=False, inputs=None,
+                 rep_ms=200) -> tuple[float, float]:
+    """Median ms of forward and of forward + backward at `size`, on `inputs` if given (from
+    `make_inputs` at that size and dtype)."""
+    inputs = make_inputs(*size, dtype, device) if inputs is None else inputs
     grads = {k: v.detach().requires_grad_() for k, v in inputs.items()}
     w = torch.randn(size[0], size[1], size[3], device=device, dtype=dtype)
 
@@ -138,7 +144,8 @@ def time_backend(fn, size, dtype, device, graphs=False) -> tuple[float, float]:
             v.grad = None
         (fn(**grads, delta_softplus=True) * w).sum().backward()
 
-    return _time(forward, device, graphs), _time(forward_backward, device, graphs)
+    return (_time(forward, device, graphs, rep_ms),
+            _time(forward_backward, device, graphs, rep_ms))
 
 
 def warm_up(device: torch.device, seconds: float = 1.0) -> None:
@@ -153,23 +160,37 @@ def warm_up(device: torch.device, seconds: float = 1.0) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(sizes, dtypes, device: torch.device, skip=(), graphs=False):
-    """Yield one row per (backend, dtype, size): correctness and median times, and with
-    `graphs` (CUDA only) the same times replayed from CUDA graphs."""
+def run(sizes, dtypes, device: torch.device, skip=(), graphs=False, rounds=1):
+    """Yield one row per (dtype, size, backend): correctness and times, the median over
+    `rounds` rounds that each time every backend in turn; with `graphs` (CUDA only) also the
+    same calls replayed from CUDA graphs."""
     warm_up(device)
-    for name, fn in backends(device).items():
-        if name in skip:
-            continue
-        for dtype in dtypes:
-            err = float("nan") if fn is floor_op else check(fn, device, dtype)
-            for size in sizes:
-                fwd, fwd_bwd = time_backend(fn, size, dtype, device)
+    found = {name: fn for name, fn in backends(device).items() if name not in skip}
+    graphs = graphs and device.type == "cuda"
+    # Several rounds, each a shorter do_bench: the median is taken over the rounds.
+    rep_ms = 200 if rounds == 1 else 100
+    for dtype in dtypes:
+        errs = {name: float("nan") if fn is floor_op else check(fn, device, dtype)
+                for name, fn in found.items()}
+        for size in sizes:
+            inputs = make_inputs(*size, dtype, device)
+            times = {name: [] for name in found}
+            for _ in range(rounds):
+                for name, fn in found.items():
+                    sample = time_backend(fn, size, dtype, device, inputs=inputs, rep_ms=rep_ms)
+                    if graphs:
+                        sample += time_backend(fn, size, dtype, device, graphs=True,
+                                               inputs=inputs, rep_ms=rep_ms)
+                    times[name].append(sample)
+            for name, samples in times.items():
+                fwd, fwd_bwd, *graph = (statistics.median(col) for col in zip(*samples))
                 row = dict(backend=name, dtype=str(dtype).replace("torch.", ""),
-                           size="x".join(map(str, size)), max_rel_err=err,
-                           fwd_ms=fwd, fwd_bwd_ms=fwd_bwd)
-                if graphs and device.type == "cuda":
-                    row["graph_fwd_ms"], row["graph_fwd_bwd_ms"] = time_backend(
-                        fn, size, dtype, device, graphs=True)
+                           size="x".join(map(str, size)), max_rel_err=errs[name], rounds=rounds,
+                           fwd_ms=fwd, fwd_bwd_ms=fwd_bwd,
+                           fwd_bwd_ms_min=min(s[1] for s in samples),
+                           fwd_bwd_ms_max=max(s[1] for s in samples))
+                if graphs:
+                    row["graph_fwd_ms"], row["graph_fwd_bwd_ms"] = graph
                 yield row
 
 

@@ -146,7 +146,8 @@ def test_bad_shapes_raise_clear_errors():
 def test_benchmark_checks_and_times_every_cpu_backend():
     from tsmamba.kernels.selective_scan import benchmark
 
-    rows = list(benchmark.run([(1, 4, 2, 8)], [torch.float32], torch.device("cpu")))
+    rows = list(benchmark.run([(1, 4, 2, 8)], [torch.float32], torch.device("cpu"), rounds=3))
     assert {r["backend"] for r in rows} == {"torch", "loop+autograd"}
     for r in rows:
-        assert r["max_rel_err"] < 1e-5 and r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0
+        assert r["max_rel_err"] < 1e-5 and r["fwd_ms"] > 0 and r["rounds"] == 3
+        assert 0 < r["fwd_bwd_ms_min"] <= r["fwd_bwd_ms"] <= r["fwd_bwd_ms_max"]
