@@ -169,10 +169,10 @@ def test_an_unknown_launcher_keeps_tritons_own(on_device, monkeypatch):
     monkeypatch.setattr(launch_cache, "C_LAUNCH_VERSIONS", {launch_cache.TRITON_VERSION})
     jit = FakeJit(FakeCompiledWithC)
     launch = launch_cache.CachedLaunch(jit)
-    jit_run = FakeCompiledWithC.__init__
+    plain_init = FakeCompiledWithC.__init__
 
     def with_scratch(self, calls, grid):
-        jit_run(self, calls, grid)
+        plain_init(self, calls, grid)
         self.run.global_scratch_size = 64  # a kernel that needs scratch space
 
     monkeypatch.setattr(FakeCompiledWithC, "__init__", with_scratch)
