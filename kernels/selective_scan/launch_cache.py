@@ -49,15 +49,15 @@ def stream_getter():
     return triton.runtime.driver.active.get_current_stream
 
 
-def _runner_launch(compiled, grid, tail):
-    """`launch(device, args)`: Triton's own launcher for `compiled` on `grid`."""
-    runner = compiled[grid]
+def _runner_launch(runner, tail):
+    """`launch(device, args)` through `runner`, Triton's launcher of a compiled kernel."""
     return lambda device, args: runner(*args, *tail)
 
 
-def _c_launch(compiled, grid, tail):
-    """`launch(device, args)` straight through the C function under Triton's launcher, or None
-    where this Triton is not one whose launcher `_c_launch` knows.
+def _c_launch(compiled, runner, grid, tail):
+    """`launch(device, args)` straight through the C function under `runner`, Triton's launcher
+    of `compiled` on `grid`, or None where this Triton is not one whose launcher `_c_launch`
+    knows.
 
     Triton's launcher is Python around that function: it looks up the stream, builds the
     metadata that launch hooks receive and allocates scratch space, which these kernels do not
@@ -66,7 +66,6 @@ def _c_launch(compiled, grid, tail):
     (a profiler's) is set, launches go back through Triton's launcher, which calls it."""
     if TRITON_VERSION not in C_LAUNCH_VERSIONS:
         return None
-    runner = compiled[grid]  # loads the kernel onto the device, as its first launch would
     run = compiled.run
     if type(run).__name__ != "CudaLauncher" or run.global_scratch_size or run.profile_scratch_size:
         return None
@@ -78,7 +77,7 @@ def _c_launch(compiled, grid, tail):
              compiled.packed_metadata, None, None, None)
 
     def launch(device, args):
-        # A hook chain with no calls is unset; anything else (a function) is a hook.
+        # An empty hook chain is no hook; anything else (a function, None) is left to Triton.
         if (getattr(hooks.launch_enter_hook, "calls", True)
                 or getattr(hooks.launch_exit_hook, "calls", True)):
             runner(*args, *tail)
@@ -132,6 +131,7 @@ class CachedLaunch:
             if len(self.launchers) >= MAX_LAUNCHERS:  # shapes without end: start over
                 self.launchers.clear()
                 self.chosen.clear()
-            self.launchers[(device, key)] = (_c_launch(compiled, grid, tail)
-                                             or _runner_launch(compiled, grid, tail))
+            runner = compiled[grid]  # this also loads the kernel's handles onto the device
+            self.launchers[(device, key)] = (_c_launch(compiled, runner, grid, tail)
+                                             or _runner_launch(runner, tail))
             self.chosen[(device, key)] = constexprs

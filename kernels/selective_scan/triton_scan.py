@@ -82,6 +82,10 @@ def _poison(out):
     return out.fill_(float("nan")) if POISON_OUTPUTS else out
 
 
+def _dtype(x):
+    return None if x is None else x.dtype
+
+
 @triton.jit
 def _first_order(a1, b1, a2, b2):
     # Composition of h -> a1 h + b1 then h -> a2 h + b2.
@@ -525,10 +529,6 @@ class TritonSelectiveScanFn(torch.autograd.Function):
             grads = tuple(grad if grad is None or grad.dtype == dtype else grad.to(dtype)
                           for grad, dtype in zip(grads, plan.casts))
         return grads + (None, None, None)
-
-
-def _dtype(x):
-    return None if x is None else x.dtype
 
 
 def triton_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
