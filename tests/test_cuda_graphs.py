@@ -17,8 +17,8 @@ def test_graphed_step_matches_the_plain_step(name):
     torch.manual_seed(0)
     data = torch.randn(300, 5, device=device)  # (rows, m)
     windows = SlidingWindows(data, 48, 12)
-    config = build_config(name, n_series=5, lookback=48, horizon=12, d_model=16, n_layers=2,
-                          dropout=0.0)
+    config = build_config(name, n_series=5, lookback=48, horizon=12, d_model=16, d_state=16,
+                          n_layers=2, patch_len=16, stride=8, dropout=0.0)
     model = build_model(name, config).to(device)
     twin = build_model(name, config).to(device)
     twin.load_state_dict(model.state_dict())

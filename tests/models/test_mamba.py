@@ -11,11 +11,11 @@ from tsmamba.models.mamba import MambaMixer
 def test_recurrent_steps_equal_the_parallel_scan():
     torch.manual_seed(0)
     mixer = MambaMixer(d_model=6, d_state=8, expand=2, d_conv=4).eval()
-    x = torch.randn(3, 29, 6)  # (b, l, d); longer than the conv so its cache wraps
+    x = torch.randn(3, 29, 6)  # (b, l, d); longer than the conv so its window wraps
     with torch.no_grad():
         parallel = mixer(x)
-        cache = mixer.init_cache(3)
-        recurrent = torch.stack([mixer.step(x[:, t], cache) for t in range(29)], dim=1)
+        state = mixer.init_state(3)
+        recurrent = torch.stack([mixer.step(x[:, t], state) for t in range(29)], dim=1)
     torch.testing.assert_close(recurrent, parallel, rtol=1e-4, atol=1e-5)
 
 
@@ -32,4 +32,4 @@ def test_initialisation_follows_the_paper():
 def test_a_bidirectional_mixer_has_no_step_mode():
     mixer = MambaMixer(d_model=4, d_state=2, bidirectional=True)
     with pytest.raises(NotImplementedError, match="bidirectional"):
-        mixer.step(torch.randn(1, 4), mixer.init_cache(1))
+        mixer.step(torch.randn(1, 4), mixer.init_state(1))

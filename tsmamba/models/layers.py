@@ -1,9 +1,9 @@
 """Pieces every forecaster shares: instance normalisation, patching, residual blocks, the
-forecasting head, and the patch backbone that S4, Mamba and Mamba-2 run their mixers in."""
+forecasting head, the stem and head around every model's mixers (`PatchModel`), and the
+channel-independent backbone that S4, Mamba and Mamba-2 run their mixers in."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +29,7 @@ class InstanceNorm(nn.Module):
         return (x - mean) / std, (mean, std)
 
     @staticmethod
-    def denormalise(y: torch.Tensor, stats) -> torch.Tensor:  # y: (b, h, m)
+    def denormalise(y: torch.Tensor, stats) -> torch.Tensor:  # y: (b, f, m)
         mean, std = stats
         return y * std + mean
 
@@ -49,7 +49,7 @@ class Patching(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, m, l)
         x = F.pad(x, (0, self.stride), mode="replicate")  # (b, m, l + stride)
-        return x.unfold(-1, self.patch_len, self.stride)  # (b, m, p, patch_len)
+        return x.unfold(-1, self.patch_len, self.stride)  # (b, m, k, w)
 
 
 class FlattenHead(nn.Module):
@@ -60,9 +60,9 @@ class FlattenHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(n_patches * d_model, horizon)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, m, p, d)
-        x = rearrange(x, "b m p d -> b m (p d)")
-        return self.proj(self.dropout(x))  # (b, m, h)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, m, k, d)
+        x = rearrange(x, "b m k d -> b m (k d)")
+        return self.proj(self.dropout(x))  # (b, m, f)
 
 
 class ResidualMixer(nn.Module):
@@ -80,47 +80,76 @@ class ResidualMixer(nn.Module):
 
 @dataclass
 class PatchConfig:
-    """Settings every patch forecaster has; each model's config adds its own."""
+    """Settings every forecaster has; each model's config adds its own options, with defaults.
+
+    These carry no defaults: the estimator is the one place that sets them (its parameters of
+    the same names), so that a model's file never claims a value that does not run."""
 
     n_series: int  # m
     lookback: int  # l
-    horizon: int  # h
-    d_model: int = 64
-    n_layers: int = 2
-    patch_len: int = 16
-    stride: int = 8
-    dropout: float = 0.1
+    horizon: int  # f
+    d_model: int  # d
+    d_state: int  # n
+    n_layers: int
+    patch_len: int  # w
+    stride: int
+    dropout: float
 
 
-class PatchForecaster(nn.Module):
-    """A sequence model turned forecaster, channel-independent as in PatchTST:
+class PatchModel(nn.Module):
+    """The stem and head every forecaster shares; a subclass adds its mixers in `build_mixers`.
 
-        input (b, l, m) --RevIN--> patches (b, m, p, patch_len) --linear + position--> (b m, p, d)
-        n_layers x ResidualMixer(mixer along the p patches of each variate)
-        LayerNorm, flatten (p d), linear to h, RevIN inverse -> (b, h, m)
+        input (b, l, m) --RevIN--> patches (b, m, k, w) --linear + position--> tokens (b, m, k, d)
+        ... the model's mixers ...
+        LayerNorm, flatten (k d), linear to f, RevIN inverse -> (b, f, m)
 
-    `make_mixer()` builds one (b, p, d) -> (b, p, d) sequence mixer per layer.
+    `build_mixers` runs between the stem and the head, so that parameters are created (and
+    drawn from the seeded generator) in the order of the data path: a seed gives the same
+    initial weights as it always has, and saved models keep their tensor names.
     """
 
-    def __init__(self, config: PatchConfig, make_mixer: Callable[[], nn.Module]):
+    def __init__(self, config: PatchConfig):
         super().__init__()
         self.config = c = config
         self.norm_in = InstanceNorm()
         self.patching = Patching(c.lookback, c.patch_len, c.stride)
-        p = self.patching.n_patches
+        k = self.patching.n_patches
         self.embed = nn.Linear(self.patching.patch_len, c.d_model)
-        self.position = nn.Parameter(torch.randn(p, c.d_model) * 0.02)  # (p, d)
-        self.blocks = nn.ModuleList(ResidualMixer(make_mixer(), c.d_model, c.dropout)
-                                    for _ in range(c.n_layers))
+        self.position = nn.Parameter(torch.randn(k, c.d_model) * 0.02)  # (k, d)
+        self.build_mixers(c)
         self.norm_out = nn.LayerNorm(c.d_model)
-        self.head = FlattenHead(p, c.d_model, c.horizon, c.dropout)
+        self.head = FlattenHead(k, c.d_model, c.horizon, c.dropout)
+
+    def build_mixers(self, config) -> None:
+        raise NotImplementedError
+
+    def tokens(self, x: torch.Tensor):  # x: (b, l, m)
+        """The patch tokens (b, m, k, d) of a window, and the RevIN statistics to undo."""
+        x, stats = self.norm_in.normalise(x)  # (b, l, m)
+        patches = self.patching(rearrange(x, "b l m -> b m l"))  # (b, m, k, w)
+        return self.embed(patches) + self.position, stats  # (b, m, k, d)
+
+    def forecast(self, tokens: torch.Tensor, stats) -> torch.Tensor:  # tokens: (b, m, k, d)
+        y = self.head(self.norm_out(tokens))  # (b, m, f)
+        return self.norm_in.denormalise(rearrange(y, "b m f -> b f m"), stats)  # (b, f, m)
+
+
+class PatchForecaster(PatchModel):
+    """A sequence model turned forecaster, channel-independent as in PatchTST: n_layers
+    ResidualMixers, each along the k patches of every variate on its own. `make_mixer()`
+    builds one (b, k, d) -> (b, k, d) sequence mixer per layer."""
+
+    def build_mixers(self, config) -> None:
+        self.blocks = nn.ModuleList(ResidualMixer(self.make_mixer(), config.d_model,
+                                                  config.dropout)
+                                    for _ in range(config.n_layers))
+
+    def make_mixer(self) -> nn.Module:
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, l, m)
-        b = x.shape[0]
-        x, stats = self.norm_in.normalise(x)  # (b, l, m)
-        patches = self.patching(rearrange(x, "b l m -> b m l"))  # (b, m, p, patch_len)
-        tokens = rearrange(self.embed(patches) + self.position, "b m p d -> (b m) p d")
+        tokens, stats = self.tokens(x)  # (b, m, k, d)
+        z = rearrange(tokens, "b m k d -> (b m) k d")
         for block in self.blocks:
-            tokens = block(tokens)  # (b m, p, d)
-        y = self.head(rearrange(self.norm_out(tokens), "(b m) p d -> b m p d", b=b))  # (b, m, h)
-        return self.norm_in.denormalise(rearrange(y, "b m h -> b h m"), stats)  # (b, h, m)
+            z = block(z)  # (b m, k, d)
+        return self.forecast(rearrange(z, "(b m) k d -> b m k d", m=x.shape[2]), stats)

@@ -11,8 +11,8 @@ Initialisation as in the paper: dt log-uniform in [1e-3, 1e-1] (stored as the so
 in dt_bias), A = -(1, 2, ..., N) per channel (S4D-Real, stored as A_log), D = 1.
 
 The block runs in two modes: `forward` scans a whole sequence (training); `step` takes one
-token with a cache of the last d_conv - 1 conv inputs and the SSM state (streaming), and a
-test proves the two equal.
+token with a recurrent state, the last d_conv conv inputs and the SSM state (streaming), and
+a test proves the two equal.
 
 The bidirectional form (Vision Mamba, Zhu et al. 2024, Alg. 1) adds a second SSM with its own
 conv and parameters that reads the sequence in reverse; both share the input projection and
@@ -77,22 +77,22 @@ class SelectiveSSM(nn.Module):
                            delta_bias=self.dt_bias.float(), delta_softplus=True)  # (b, d, l)
         return rearrange(y, "b d l -> b l d")
 
-    def init_cache(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def init_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Zeros: the conv's last inputs (b, d, d_conv) and the SSM state (b, d, n)."""
         d, k = self.conv.weight.shape[0], self.conv.weight.shape[-1]
         return (torch.zeros(batch, d, k, device=device),
                 torch.zeros(batch, d, self.d_state, device=device))
 
-    def step(self, x: torch.Tensor, z: torch.Tensor, cache) -> torch.Tensor:  # x, z: (b, d)
-        """One token; `cache` (from `init_cache`) is updated in place."""
-        conv_window, state = cache
+    def step(self, x: torch.Tensor, z: torch.Tensor, state) -> torch.Tensor:  # x, z: (b, d)
+        """One token; `state` (from `init_state`) is updated in place."""
+        conv_window, ssm_state = state
         conv_window.copy_(torch.roll(conv_window, -1, dims=-1))
         conv_window[..., -1] = x
-        weight = rearrange(self.conv.weight, "d 1 k -> d k")
+        weight = rearrange(self.conv.weight, "d 1 width -> d width")
         x = F.silu(torch.sum(conv_window * weight, dim=-1) + self.conv.bias)  # (b, d)
         dt, B, C = self._dt_B_C(x)  # (b, d), (b, n), (b, n)
         A = -torch.exp(self.A_log.float())  # (d, n)
-        return selective_state_update(state, x, dt, A, B, C, self.D.float(), z=z,
+        return selective_state_update(ssm_state, x, dt, A, B, C, self.D.float(), z=z,
                                       dt_bias=self.dt_bias.float(), dt_softplus=True)  # (b, d)
 
 
@@ -116,21 +116,20 @@ class MambaMixer(nn.Module):
             y = y + self.backward_ssm(x.flip(1), z.flip(1)).flip(1)
         return self.out_proj(y)  # (b, l, d_model)
 
-    def init_cache(self, batch: int, device=None):
-        return self.forward_ssm.init_cache(batch, device)
+    def init_state(self, batch: int, device=None):
+        return self.forward_ssm.init_state(batch, device)
 
-    def step(self, x: torch.Tensor, cache) -> torch.Tensor:  # x: (b, d_model)
+    def step(self, x: torch.Tensor, state) -> torch.Tensor:  # x: (b, d_model)
         """One token of the causal (unidirectional) mixer; a reverse scan cannot stream."""
         if self.backward_ssm is not None:
             raise NotImplementedError("a bidirectional mixer reads the whole sequence; it has "
                                       "no step mode")
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (b, d_inner) each
-        return self.out_proj(self.forward_ssm.step(x, z, cache))  # (b, d_model)
+        return self.out_proj(self.forward_ssm.step(x, z, state))  # (b, d_model)
 
 
 @dataclass
 class MambaConfig(PatchConfig):
-    d_state: int = 16
     expand: int = 2
     d_conv: int = 4
 
@@ -138,6 +137,6 @@ class MambaConfig(PatchConfig):
 class Mamba(PatchForecaster):
     """Mamba forecaster: causal selective blocks along each variate's patches."""
 
-    def __init__(self, config: MambaConfig):
-        c = config
-        super().__init__(c, lambda: MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv))
+    def make_mixer(self) -> MambaMixer:
+        c = self.config
+        return MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv)

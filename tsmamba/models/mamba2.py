@@ -87,7 +87,6 @@ class Mamba2Mixer(nn.Module):
 
 @dataclass
 class Mamba2Config(PatchConfig):
-    d_state: int = 64
     expand: int = 2
     head_dim: int = 16
     n_groups: int = 1
@@ -98,7 +97,7 @@ class Mamba2Config(PatchConfig):
 class Mamba2(PatchForecaster):
     """Mamba-2 forecaster: SSD blocks along each variate's patches."""
 
-    def __init__(self, config: Mamba2Config):
-        c = config
-        super().__init__(c, lambda: Mamba2Mixer(c.d_model, c.d_state, c.expand, c.head_dim,
-                                                c.n_groups, c.d_conv, c.chunk_size))
+    def make_mixer(self) -> Mamba2Mixer:
+        c = self.config
+        return Mamba2Mixer(c.d_model, c.d_state, c.expand, c.head_dim, c.n_groups, c.d_conv,
+                           c.chunk_size)

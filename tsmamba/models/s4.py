@@ -116,7 +116,7 @@ class S4Block(nn.Module):
 
 @dataclass
 class S4Config(PatchConfig):
-    d_state: int = 64  # N real states per channel (N/2 complex)
+    # d_state is N real states per channel (N/2 complex)
     init: str = "inv"  # "lin" (S4D-Lin) or "inv" (S4D-Inv)
 
     def __post_init__(self):
@@ -127,6 +127,6 @@ class S4Config(PatchConfig):
 class S4(PatchForecaster):
     """S4D forecaster: causal S4D blocks along each variate's patches."""
 
-    def __init__(self, config: S4Config):
-        c = config
-        super().__init__(c, lambda: S4Block(c.d_model, c.d_state, c.init, c.dropout))
+    def make_mixer(self) -> S4Block:
+        c = self.config
+        return S4Block(c.d_model, c.d_state, c.init, c.dropout)

@@ -1,20 +1,22 @@
 """TSM2, the Time Series MambaMixer (Behrouz et al. 2024, "MambaMixer", arXiv 2403.19888, Sec. 4).
 
-Glossary: m variates, p patches per variate, d model width, h horizon.
+Glossary: m variates, k patches per variate, d model width, f horizon.
 
-    input (b, l, m) --RevIN--> patches (b, m, p, patch_len) --linear--> X (b, m, p, d)
-    for block k = 1..K:
-        time mixer:    along p, per variate; selective, causal (Mamba-style), or with
+    input (b, l, m) --RevIN--> patches (b, m, k, w) --linear--> X (b, m, k, d)
+    for block j = 1..J:
+        time mixer:    along k, per variate; selective, causal (Mamba-style), or with
                        bidirectional_time=True also a reversed scan (Vision-Mamba-style)
         channel mixer: along m, per patch; selective, bidirectional (forward + flipped scan)
-    head: LayerNorm, flatten (p d), linear to h, RevIN inverse  -> (b, h, m)
+    head: LayerNorm, flatten (k d), linear to f, RevIN inverse  -> (b, f, m)
+
+The stem and head are the ones every model shares (`layers.PatchModel`).
 
 Weighted averaging of earlier outputs (paper Eq. 9-10): with Yt_0 = Yc_0 = X,
 
-    time input of block k    = sum_{i<k}  alpha_{k,i} Yt_i + sum_{i<k} beta_{k,i}  Yc_i
-    channel input of block k = sum_{i<=k} theta_{k,i} Yt_i + sum_{i<k} gamma_{k,i} Yc_i
+    time input of block j    = sum_{i<j}  alpha_{j,i} Yt_i + sum_{i<j} beta_{j,i}  Yc_i
+    channel input of block j = sum_{i<=j} theta_{j,i} Yt_i + sum_{i<j} gamma_{j,i} Yc_i
 
-The scalars start as plain sequential stacking (beta_{k,k-1} = theta_{k,k} = 1, all else 0).
+The scalars start as plain sequential stacking (beta_{j,j-1} = theta_{j,j} = 1, all else 0).
 Each mixer is applied pre-norm with a residual, out = in + Mixer(LayerNorm(in)), the form of
 a Mamba block; the paper leaves this detail open and the residual keeps deep stacks trainable
 from that initialisation.
@@ -33,35 +35,38 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
-from .layers import FlattenHead, InstanceNorm, Patching, ResidualMixer
+from .layers import PatchConfig, PatchModel, ResidualMixer
 from .mamba import MambaMixer
 
 
 @dataclass
-class TSM2Config:
-    n_series: int  # m
-    lookback: int  # l
-    horizon: int  # h
-    d_model: int = 64
-    d_state: int = 16
-    n_layers: int = 2
-    patch_len: int = 16
-    stride: int = 8
+class TSM2Config(PatchConfig):
     expand: int = 2
     d_conv: int = 4
-    dropout: float = 0.1
     bidirectional_time: bool = False  # also scan each variate's patches in reverse (Vision Mamba)
 
 
-class TSM2(nn.Module):
-    def __init__(self, config: TSM2Config):
-        super().__init__()
-        self.config = c = config
-        self.norm_in = InstanceNorm()
-        self.patching = Patching(c.lookback, c.patch_len, c.stride)
-        p = self.patching.n_patches
-        self.embed = nn.Linear(self.patching.patch_len, c.d_model)
-        self.position = nn.Parameter(torch.randn(p, c.d_model) * 0.02)  # (p, d)
+def stacking_weights(n_layers: int) -> tuple[nn.ParameterList, nn.ParameterList]:
+    """The weighted-average scalars of every block, initialised as plain sequential stacking:
+    block j (1-based) averages 2j earlier outputs for its time mixer (alpha | beta) and 2j + 1
+    for its channel mixer (theta | gamma); see the module docstring."""
+    time_weights, channel_weights = nn.ParameterList(), nn.ParameterList()
+    for j in range(1, n_layers + 1):
+        alpha_beta = torch.zeros(2 * j)
+        alpha_beta[2 * j - 1] = 1.0  # beta_{j,j-1}: the previous channel mixer's output
+        theta_gamma = torch.zeros(2 * j + 1)
+        theta_gamma[j] = 1.0  # theta_{j,j}: this block's time mixer output
+        time_weights.append(nn.Parameter(alpha_beta))
+        channel_weights.append(nn.Parameter(theta_gamma))
+    return time_weights, channel_weights
+
+
+def weighted_average(weights: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
+    return torch.einsum("j,j...->...", weights, torch.stack(outputs))
+
+
+class TSM2(PatchModel):
+    def build_mixers(self, c: TSM2Config) -> None:
         self.time_mixers = nn.ModuleList(
             ResidualMixer(MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv,
                                      bidirectional=c.bidirectional_time), c.d_model, c.dropout)
@@ -69,37 +74,17 @@ class TSM2(nn.Module):
         self.channel_mixers = nn.ModuleList(
             ResidualMixer(MambaMixer(c.d_model, c.d_state, c.expand, c.d_conv, bidirectional=True),
                           c.d_model, c.dropout) for _ in range(c.n_layers))
-        # Block k (1-based) averages 2k earlier outputs for its time mixer (alpha | beta) and
-        # 2k + 1 for its channel mixer (theta | gamma); see the module docstring.
-        self.time_weights = nn.ParameterList()
-        self.channel_weights = nn.ParameterList()
-        for k in range(1, c.n_layers + 1):
-            alpha_beta = torch.zeros(2 * k)
-            alpha_beta[2 * k - 1] = 1.0  # beta_{k,k-1}: the previous channel mixer's output
-            theta_gamma = torch.zeros(2 * k + 1)
-            theta_gamma[k] = 1.0  # theta_{k,k}: this block's time mixer output
-            self.time_weights.append(nn.Parameter(alpha_beta))
-            self.channel_weights.append(nn.Parameter(theta_gamma))
-        self.norm_out = nn.LayerNorm(c.d_model)
-        self.head = FlattenHead(p, c.d_model, c.horizon, c.dropout)
-
-    @staticmethod
-    def _average(weights: torch.Tensor, outputs: list[torch.Tensor]) -> torch.Tensor:
-        return torch.einsum("k,k...->...", weights, torch.stack(outputs))
+        self.time_weights, self.channel_weights = stacking_weights(c.n_layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, l, m)
-        b, _, m = x.shape
-        x, stats = self.norm_in.normalise(x)  # (b, l, m)
-        patches = self.patching(rearrange(x, "b l m -> b m l"))  # (b, m, p, patch_len)
-        X = self.embed(patches) + self.position  # (b, m, p, d)
-        p = X.shape[2]
+        X, stats = self.tokens(x)  # (b, m, k, d)
+        m, k = X.shape[1], X.shape[2]
         time_out, channel_out = [X], [X]
-        for k in range(1, self.config.n_layers + 1):
-            t_in = self._average(self.time_weights[k - 1], time_out + channel_out)  # (b, m, p, d)
-            t = self.time_mixers[k - 1](rearrange(t_in, "b m p d -> (b m) p d"))
-            time_out.append(rearrange(t, "(b m) p d -> b m p d", b=b))
-            c_in = self._average(self.channel_weights[k - 1], time_out + channel_out)
-            c = self.channel_mixers[k - 1](rearrange(c_in, "b m p d -> (b p) m d"))
-            channel_out.append(rearrange(c, "(b p) m d -> b m p d", p=p))
-        y = self.head(self.norm_out(channel_out[-1]))  # (b, m, h)
-        return self.norm_in.denormalise(rearrange(y, "b m h -> b h m"), stats)  # (b, h, m)
+        for j in range(self.config.n_layers):
+            t_in = weighted_average(self.time_weights[j], time_out + channel_out)  # (b, m, k, d)
+            t = self.time_mixers[j](rearrange(t_in, "b m k d -> (b m) k d"))
+            time_out.append(rearrange(t, "(b m) k d -> b m k d", m=m))
+            c_in = weighted_average(self.channel_weights[j], time_out + channel_out)
+            c = self.channel_mixers[j](rearrange(c_in, "b m k d -> (b k) m d"))
+            channel_out.append(rearrange(c, "(b k) m d -> b m k d", k=k))
+        return self.forecast(channel_out[-1], stats)  # (b, f, m)
