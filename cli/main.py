@@ -193,11 +193,12 @@ def _plot(est, frame, forecast, path: Path) -> None:
     import pandas as pd
 
     from tsmamba import plot_forecast
+    from tsmamba.data import FrameOptions
 
     if frame is None:
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
     else:
-        history = est._frame(frame, 1, "", est.freq_)[0].to_frame()
+        history = FrameOptions.from_params(est.get_params()).read(frame, est.freq_)[0].to_frame()
     plot_forecast(history, forecast).savefig(path, dpi=110)
 
 

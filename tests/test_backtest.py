@@ -9,8 +9,8 @@ import torch
 
 from tsmamba.backtest import backtest, score, summarise, tunable
 from tsmamba.errors import TSMambaInputError
-from tsmamba.protocol import prepare
-from tsmamba.published import published
+from tsmamba.backtest.protocol import prepare
+from tsmamba.backtest.published import published
 
 TINY = {"d_model": 8, "d_state": 4, "n_layers": 1, "max_epochs": 1, "max_steps_per_epoch": 2}
 

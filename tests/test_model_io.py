@@ -196,3 +196,16 @@ def test_non_finite_weights_are_never_saved(fitted, tmp_path):
     with pytest.raises(NonFiniteError, match="holds NaN or inf"):
         broken.save(tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_saved_before_input_format_was_recorded_loads_as_wide(fitted, tmp_path):
+    """Format 1 as written before state.json had "input_format": a field that a file lacks
+    takes its default (`FittedState`), so older model files keep loading."""
+    fitted.save(tmp_path / "m")
+    state = json.loads((tmp_path / "m" / "state.json").read_text())
+    del state["input_format"]
+    (tmp_path / "m" / "state.json").write_text(json.dumps(state))
+    _rehash(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    assert loaded.input_format_ == "wide"
+    pd.testing.assert_frame_equal(loaded.predict(), fitted.predict(), check_exact=True)

@@ -7,7 +7,7 @@ import torch
 
 from tsmamba import datasets
 from tsmamba.errors import TSMambaInputError
-from tsmamba.protocol import prepare, split_rows
+from tsmamba.backtest.protocol import prepare, split_rows
 
 
 @pytest.mark.parametrize("lookback", [96, 512])

@@ -2,11 +2,15 @@
 
 Glossary (used in every module, in shape comments and einops patterns):
 
-    b  batch            l  length (time steps or patches)     d  channels / model width
-    n  SSM state size   m  variates (series)                   p  patch length / patch count
-    h  horizon          g  groups of B/C
+    b  batch                            l  length of a sequence (time steps, or what a mixer
+    d  channels / model width              scans: patches, variates)
+    n  SSM state size                   h  heads (Mamba-2)       p  head dim
+    g  groups of B/C                    e  the channels of one group, or of a concatenation
+    m  variates (series)                k  patches of a variate  w  patch length
+    f  horizon (forecast steps)         c, s, t  chunks, and steps inside a chunk (SSD)
     A, B, C, D, dt      the SSM parameters as in the S4 / Mamba papers; stored as A_log, dt_bias
     fitted attributes   end in "_" (scikit-learn convention)
+    recurrent state     `init_state(batch)` and `step(x, state)` in every model that streams
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
 from .backtest import backtest
-from .cross_validation import evaluate
 from .estimator import TSMambaForecaster
+from .metrics import evaluate
 from .plotting import plot_backtest, plot_cross_validation, plot_forecast
 
 try:

@@ -21,17 +21,12 @@ import torch
 
 from .data import SlidingWindows
 from .errors import TSMambaInputError
+from .inference import forecast_errors
 
-BATCH = 256
 
-
-@torch.no_grad()
-def conformity_scores(model, windows: SlidingWindows, device) -> np.ndarray:
-    """|y - y_hat| for every window: (n_windows, h, m), in the windows' (scaled) units."""
-    model.eval()
-    scores = [torch.abs(model(x.to(device)) - y.to(device)).cpu()
-              for x, y in windows.batches(BATCH)]
-    return torch.cat(scores).numpy()
+def conformity_scores(model, windows: SlidingWindows) -> np.ndarray:
+    """|y - y_hat| for every window: (n_windows, f, m), in the windows' (scaled) units."""
+    return torch.cat([error.abs().cpu() for error in forecast_errors(model, windows)]).numpy()
 
 
 def check_levels(level) -> list[float]:
@@ -44,7 +39,7 @@ def check_levels(level) -> list[float]:
 
 
 def half_widths(scores: np.ndarray, level: float) -> np.ndarray:
-    """(h, m) interval half-widths at `level` % from (n, h, m) scores."""
+    """(f, m) interval half-widths at `level` % from (n, f, m) scores."""
     n = scores.shape[0]
     rank = math.ceil((n + 1) * level / 100)
     if rank > n:

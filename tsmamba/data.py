@@ -1,4 +1,4 @@
-"""Frames in, validated arrays out: checking a user's wide frame, scaling, and sliding windows.
+"""Frames in, validated arrays out: checking a user's frame, scaling, and sliding windows.
 
 A *wide* frame has one row per timestamp and one column per series. The time axis is the
 DatetimeIndex, or a time column (named by `time_col`, or detected when exactly one column parses
@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 from pandas.tseries.frequencies import to_offset
+from sklearn.preprocessing import StandardScaler
 
 from .errors import TSMambaInputError
+from .long_format import LongColumns, is_long, to_wide
 
 FILL_GAPS = ("ffill", "interpolate")
 DROP_DUPLICATES = ("first", "last")
@@ -277,6 +279,48 @@ def to_series_frame(data, *, time_col=None, freq=None, fill_gaps=None, drop_dupl
     return SeriesFrame(index=pd.DatetimeIndex(times, freq=None),
                        values=np.ascontiguousarray(values.to_numpy(dtype=np.float64)),
                        columns=[str(c) for c in values.columns], freq=offset)
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    """How a user's frame is read: its time axis, the repairs asked for, and the columns that
+    make a frame long. `from_params` takes them from the estimator's parameters."""
+
+    time_col: str | None = None
+    fill_gaps: str | None = None
+    drop_duplicates: str | None = None
+    long: LongColumns = LongColumns()
+
+    @classmethod
+    def from_params(cls, params) -> FrameOptions:
+        return cls(params["time_col"], params["fill_gaps"], params["drop_duplicates"],
+                   LongColumns(params["id_col"], params["time_col"] or "ds",
+                               params["target_col"]))
+
+    def read(self, df, freq=None, min_rows: int = 1, reason: str = "") -> tuple[SeriesFrame, bool]:
+        """The validated wide frame of `df` (wide or long), and whether `df` was long; fewer
+        than `min_rows` rows is an error that ends with `reason`."""
+        long = is_long(df, self.long)
+        time_col = self.time_col
+        if long:
+            df, time_col = to_wide(df, self.long), self.long.time_col
+        frame = to_series_frame(df, time_col=time_col, freq=freq, fill_gaps=self.fill_gaps,
+                                drop_duplicates=self.drop_duplicates, min_rows=min_rows,
+                                min_rows_reason=reason)
+        return frame, long
+
+
+def fit_scaler(values: np.ndarray, train_stop: int) -> StandardScaler:
+    """A per-column StandardScaler fitted on rows [0, train_stop) of `values` (rows, m).
+
+    Scaled values must stay finite in float32: a column (nearly) constant over the training
+    rows but not later would otherwise be divided by a vanishing std. Its scale is floored at
+    a millionth of the column's whole range (constant columns keep sklearn's scale of 1)."""
+    scaler = StandardScaler().fit(values[:train_stop])
+    floor = 1e-6 * np.ptp(values, axis=0)  # (m,)
+    scaler.scale_ = np.where(scaler.scale_ < floor, floor, scaler.scale_)
+    scaler.var_ = scaler.scale_ ** 2
+    return scaler
 
 
 class SlidingWindows:

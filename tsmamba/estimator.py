@@ -6,57 +6,24 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from . import conformal, model_io
 from .checkpoint import Checkpointer, fingerprint
-from .data import SeriesFrame, SlidingWindows, to_series_frame
+from .cross_validation import cross_validation
+from .data import FrameOptions, SlidingWindows, fit_scaler
 from .errors import TSMambaInputError
-from .long_format import LongColumns, is_long, to_long, to_wide
-from .models import ALIASES, build_config, model_names
-from .training import LOSSES, TrainSettings, fit_network
-
-
-def _positive_int(name: str, value, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r} "
-                        f"({type(value).__name__})")
-    if value <= 0:
-        raise TSMambaInputError(f"{name} must be a positive integer, got {value}")
-
-
-def _floored(scaler: StandardScaler, values: np.ndarray) -> StandardScaler:
-    """Keep scaled values finite in float32: a column (nearly) constant over the training rows
-    but not later would otherwise be divided by a vanishing std. Its scale is floored at a
-    millionth of the column's whole range (constant columns keep sklearn's scale of 1)."""
-    floor = 1e-6 * np.ptp(values, axis=0)  # (m,)
-    scaler.scale_ = np.where(scaler.scale_ < floor, floor, scaler.scale_)
-    scaler.var_ = scaler.scale_ ** 2
-    return scaler
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise TSMambaInputError(f"device={device!r} is not a device; use 'auto', 'cpu' or "
-                                "'cuda'") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise TSMambaInputError(f"device={device!r} but no CUDA GPU is available; use "
-                                "device='cpu' or 'auto'")
-    return resolved
+from .fitted import FittedState
+from .long_format import to_long
+from .models import ALIASES
+from .training import build_and_train
+from .validation import check_params, resolve_device
 
 
 class TSMambaForecaster(BaseEstimator):
@@ -126,49 +93,6 @@ class TSMambaForecaster(BaseEstimator):
         self.device = device
         self.progress = progress
 
-    # -- validation ------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        if self.model not in model_names():
-            raise TSMambaInputError(f"unknown model {self.model!r}; available models: "
-                                    f"{model_names()}")
-        for name in ("horizon", "lookback", "d_model", "d_state", "n_layers", "patch_len",
-                     "stride", "batch_size", "max_epochs", "patience"):
-            _positive_int(name, getattr(self, name))
-        _positive_int("max_steps_per_epoch", self.max_steps_per_epoch, allow_none=True)
-        if self.model_options is not None and not isinstance(self.model_options, dict):
-            raise TypeError(f"model_options must be a dict or None, got "
-                            f"{type(self.model_options).__name__}")
-        if not 0.0 <= self.val_size < 1.0:
-            raise TSMambaInputError(f"val_size must be in [0, 1), got {self.val_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise TSMambaInputError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.learning_rate > 0:
-            raise TSMambaInputError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise TSMambaInputError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
-        if self.loss not in LOSSES:
-            raise TSMambaInputError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
-
-    def train_settings(self) -> TrainSettings:
-        """The training-loop settings among this estimator's parameters."""
-        return TrainSettings(self.learning_rate, self.batch_size, self.max_epochs,
-                             self.max_steps_per_epoch, self.patience, self.progress,
-                             self.lr_decay, self.loss)
-
-    def _long_columns(self) -> LongColumns:
-        return LongColumns(self.id_col, self.time_col or "ds", self.target_col)
-
-    def _frame(self, df, min_rows: int, reason: str, freq) -> tuple[SeriesFrame, bool]:
-        """The validated wide frame, and whether `df` was long."""
-        long = is_long(df, self._long_columns())
-        time_col = self.time_col
-        if long:
-            df, time_col = to_wide(df, self._long_columns()), self._long_columns().time_col
-        frame = to_series_frame(df, time_col=time_col, freq=freq, fill_gaps=self.fill_gaps,
-                                drop_duplicates=self.drop_duplicates, min_rows=min_rows,
-                                min_rows_reason=reason)
-        return frame, long
-
     def _split(self, n_rows: int) -> int:
         """Row where validation targets start; n_rows when there is no validation split."""
         n_val = int(round(self.val_size * n_rows))
@@ -189,54 +113,42 @@ class TSMambaForecaster(BaseEstimator):
         again with the same data and settings after a crash or kill resumes from the last
         complete epoch, and on CPU ends with the same model as an uninterrupted run.
         """
-        self._check_params()
+        params = self.get_params()
+        check_params(params)
         device = resolve_device(self.device)
-        need = self.lookback + self.horizon
-        frame, long = self._frame(df, need, f" (lookback {self.lookback} + horizon "
-                                  f"{self.horizon})", self.freq)
+        frame, long = FrameOptions.from_params(params).read(
+            df, self.freq, self.lookback + self.horizon,
+            f" (lookback {self.lookback} + horizon {self.horizon})")
         n_rows, n_series = frame.values.shape
         train_stop = self._split(n_rows)
-        scaler = _floored(StandardScaler().fit(frame.values[:train_stop]), frame.values)
+        scaler = fit_scaler(frame.values, train_stop)
         scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
         on_device = scaled.to(device)  # windows are cut where the model runs
         train_windows = SlidingWindows(on_device, self.lookback, self.horizon, 0, train_stop)
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
-
-        config = build_config(self.model, self.model_options, n_series=n_series,
-                              **self.get_params())
         checkpointer = None
         if checkpoint_dir is not None:
-            run = {**self.get_params(), "progress": None, "device": str(device),
-                   "train_stop": train_stop}
+            run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
             checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
-        network, result = fit_network(self.model, config, train_windows, val_windows,
-                                      self.train_settings(), device, self.random_state,
-                                      checkpointer)
-
-        self.model_ = network
-        self.config_ = config
-        self.scaler_ = scaler
-        self.columns_ = list(frame.columns)
-        self.n_features_in_ = n_series
-        self.freq_ = frame.freq
-        self.history_ = frame.values[-self.lookback:].copy()  # (lookback, m), original units
-        self.history_index_ = frame.index[-self.lookback:]
-        self.best_epoch_ = result.best_epoch
-        self.n_epochs_ = result.epoch
-        self.training_log_ = result.log
-        self.device_ = str(device)
-        self.input_format_ = "long" if long else "wide"
+        network, config, result = build_and_train(params, n_series, train_windows, val_windows,
+                                                  device, checkpointer)
         # Intervals: absolute errors on the validation windows, in the data's units.
-        self.conformity_scores_ = (
-            conformal.conformity_scores(network, val_windows, device) * scaler.scale_
-            if val_windows is not None and len(val_windows) else None)  # (n, h, m)
+        scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
+                  if val_windows is not None and len(val_windows) else None)  # (n, f, m)
+        FittedState(
+            model=network, config=config, scaler=scaler, freq=frame.freq,
+            history_index=frame.index[-self.lookback:], device=str(device),
+            columns=list(frame.columns), best_epoch=result.best_epoch, n_epochs=result.epoch,
+            training_log=result.log,
+            history=frame.values[-self.lookback:].copy(),  # (lookback, m), original units
+            input_format="long" if long else "wide", conformity_scores=scores).apply(self)
         return self
 
     def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
-        frame, long = self._frame(df, self.lookback, f" (the lookback of {self.lookback})",
-                                  self.freq_)
+        frame, long = FrameOptions.from_params(self.get_params()).read(
+            df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns if c not in self.columns_]
         if missing or unseen:
@@ -271,19 +183,19 @@ class TSMambaForecaster(BaseEstimator):
         self.model_.eval()
         with torch.no_grad():
             x = torch.from_numpy(scaled).unsqueeze(0).to(device)  # (1, lookback, m)
-            forecast = self.model_(x)[0].cpu().numpy()  # (horizon, m)
+            forecast = self.model_(x)[0].cpu().numpy()  # (f, m)
         values = self.scaler_.inverse_transform(forecast.astype(np.float64))
         future = pd.date_range(index[-1] + self.freq_, periods=self.horizon, freq=self.freq_,
                                name=index.name)
         forecast = pd.DataFrame(values, index=future, columns=self.columns_)
         for lvl in levels:
-            width = conformal.half_widths(self.conformity_scores_, lvl)  # (h, m)
+            width = conformal.half_widths(self.conformity_scores_, lvl)  # (f, m)
             for j, column in enumerate(self.columns_):
                 forecast[f"{column}-lo-{lvl:g}"] = values[:, j] - width[:, j]
                 forecast[f"{column}-hi-{lvl:g}"] = values[:, j] + width[:, j]
         if long:
-            return to_long(forecast, ALIASES[self.model], self.columns_, self._long_columns(),
-                           levels)
+            return to_long(forecast, ALIASES[self.model], self.columns_,
+                           FrameOptions.from_params(self.get_params()).long, levels)
         return forecast
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,
@@ -297,8 +209,6 @@ class TSMambaForecaster(BaseEstimator):
         forecast (e.g. "TSM2") and, with `level`, its bounds; score it with
         `tsmamba.evaluate`.
         """
-        from .cross_validation import cross_validation
-
         return cross_validation(self, df, n_windows, step_size, refit, level)
 
     # -- model files -------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .errors import ModelFormatError, NonFiniteError
 from .files import sha256_file
+from .fitted import FittedState
 from .models import MODELS, build_model
 
 FORMAT = "tsmamba-model"
@@ -62,35 +63,30 @@ def _package_version() -> str:
 
 
 def _write_all(estimator, folder: Path) -> None:
-    state_dict = {k: v.detach().cpu().contiguous() for k, v in estimator.model_.state_dict().items()}
-    for name, tensor in state_dict.items():
+    state = FittedState.of(estimator)
+    weights = {k: v.detach().cpu().contiguous() for k, v in state.model.state_dict().items()}
+    for name, tensor in weights.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise NonFiniteError(f"the model's tensor {name!r} holds NaN or inf; refusing to save "
                                  "a model that cannot forecast")
-    save_file(state_dict, str(folder / "weights.safetensors"))
-    arrays = {"history": estimator.history_}
-    if estimator.conformity_scores_ is not None:
-        arrays["conformity_scores"] = estimator.conformity_scores_
-    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
-              str(folder / "history.safetensors"))
+    save_file(weights, str(folder / "weights.safetensors"))
+    arrays = {item.name: getattr(state, item.name) for item in FittedState.stored_as("array")}
+    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()
+               if v is not None}, str(folder / "history.safetensors"))
     params = {k: _json_safe(v) for k, v in estimator.get_params().items()}
     _write_json(folder / "config.json", {"params": params,
-                                          "model_config": dataclasses.asdict(estimator.config_)})
-    index = estimator.history_index_
+                                          "model_config": dataclasses.asdict(state.config)})
+    index = state.history_index
     _write_json(folder / "state.json", {
-        "columns": estimator.columns_,
-        "freq": estimator.freq_.freqstr,
+        "freq": state.freq.freqstr,
         # int64 nanoseconds (UTC when tz-aware) and the zone name round-trip exactly.
         "history_index_ns": [int(v) for v in index.as_unit("ns").asi8],
         "history_index_tz": str(index.tz) if index.tz is not None else None,
         "history_index_name": index.name,
         "history_index_unit": index.unit,
-        "scaler_mean": estimator.scaler_.mean_.tolist(),
-        "scaler_scale": estimator.scaler_.scale_.tolist(),
-        "best_epoch": estimator.best_epoch_,
-        "n_epochs": estimator.n_epochs_,
-        "training_log": estimator.training_log_,
-        "input_format": estimator.input_format_,
+        "scaler_mean": state.scaler.mean_.tolist(),
+        "scaler_scale": state.scaler.scale_.tolist(),
+        **{item.name: getattr(state, item.name) for item in FittedState.stored_as("json")},
     })
     _write_json(folder / MANIFEST, {
         "format": FORMAT,
@@ -168,6 +164,46 @@ def _load_tensors(path: Path) -> dict:
         raise ModelFormatError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
+def _stored(item, values: dict):
+    """A "json" or "array" field's saved value, or its default where an older file lacks it."""
+    if item.name in values:
+        return values[item.name]
+    if item.default is dataclasses.MISSING:
+        raise KeyError(item.name)
+    return item.default
+
+
+def _scaler(state: dict, n_columns: int) -> StandardScaler:
+    scaler = StandardScaler()
+    scaler.mean_ = np.asarray(state["scaler_mean"], dtype=np.float64)
+    scaler.scale_ = np.asarray(state["scaler_scale"], dtype=np.float64)
+    scaler.var_ = scaler.scale_ ** 2
+    scaler.n_features_in_ = n_columns
+    scaler.n_samples_seen_ = 0
+    return scaler
+
+
+def _history_index(state: dict) -> pd.DatetimeIndex:
+    index = pd.to_datetime(np.asarray(state["history_index_ns"], dtype=np.int64), unit="ns",
+                           utc=state["history_index_tz"] is not None)
+    if state["history_index_tz"] is not None:
+        index = index.tz_convert(state["history_index_tz"])
+    return pd.DatetimeIndex(index, name=state["history_index_name"]).as_unit(
+        state["history_index_unit"])
+
+
+def _network(folder: Path, name: str, config) -> torch.nn.Module:
+    network = build_model(name, config)
+    tensors = _load_tensors(folder / "weights.safetensors")
+    expected_keys = set(network.state_dict())
+    missing, unexpected = sorted(expected_keys - set(tensors)), sorted(set(tensors) - expected_keys)
+    if missing or unexpected:
+        raise ModelFormatError(f"{folder / 'weights.safetensors'} does not fit the model: "
+                               f"missing tensors {missing[:5]}, unexpected {unexpected[:5]}")
+    network.load_state_dict(tensors)
+    return network
+
+
 def load(cls, path, device="cpu"):
     folder = Path(path)
     _verified_manifest(folder)
@@ -178,47 +214,18 @@ def load(cls, path, device="cpu"):
         config_cls, _ = MODELS[params["model"]]
         config = config_cls(**config_json["model_config"])
         estimator = cls(**params)
-        network = build_model(params["model"], config)
-        tensors = _load_tensors(folder / "weights.safetensors")
-        expected_keys = set(network.state_dict())
-        missing, unexpected = sorted(expected_keys - set(tensors)), sorted(set(tensors) - expected_keys)
-        if missing or unexpected:
-            raise ModelFormatError(f"{folder / 'weights.safetensors'} does not fit the model: "
-                                   f"missing tensors {missing[:5]}, unexpected {unexpected[:5]}")
-        network.load_state_dict(tensors)
-        arrays = _load_tensors(folder / "history.safetensors")
-        history = arrays["history"].numpy()
-        scores = arrays["conformity_scores"].numpy() if "conformity_scores" in arrays else None
-        scaler = StandardScaler()
-        scaler.mean_ = np.asarray(state["scaler_mean"], dtype=np.float64)
-        scaler.scale_ = np.asarray(state["scaler_scale"], dtype=np.float64)
-        scaler.var_ = scaler.scale_ ** 2
-        scaler.n_features_in_ = len(state["columns"])
-        scaler.n_samples_seen_ = 0
-        index = pd.to_datetime(np.asarray(state["history_index_ns"], dtype=np.int64), unit="ns",
-                               utc=state["history_index_tz"] is not None)
-        if state["history_index_tz"] is not None:
-            index = index.tz_convert(state["history_index_tz"])
-        index = pd.DatetimeIndex(index, name=state["history_index_name"]).as_unit(
-            state["history_index_unit"])
-        freq = to_offset(state["freq"])
+        network = _network(folder, params["model"], config)
+        arrays = {k: v.numpy() for k, v in _load_tensors(folder / "history.safetensors").items()}
+        fitted = FittedState(
+            model=network.to(device).eval(), config=config,
+            scaler=_scaler(state, len(state["columns"])), freq=to_offset(state["freq"]),
+            history_index=_history_index(state), device=str(device),
+            **{item.name: _stored(item, state) for item in FittedState.stored_as("json")},
+            **{item.name: _stored(item, arrays) for item in FittedState.stored_as("array")})
     except ModelFormatError:
         raise
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFormatError(f"{folder} holds an inconsistent model ({exc.__class__.__name__}: "
                                f"{exc})") from None
-    estimator.model_ = network.to(device).eval()
-    estimator.config_ = config
-    estimator.scaler_ = scaler
-    estimator.columns_ = list(state["columns"])
-    estimator.n_features_in_ = len(estimator.columns_)
-    estimator.freq_ = freq
-    estimator.history_ = history
-    estimator.history_index_ = index
-    estimator.best_epoch_ = state["best_epoch"]
-    estimator.n_epochs_ = state["n_epochs"]
-    estimator.training_log_ = state["training_log"]
-    estimator.device_ = str(device)
-    estimator.input_format_ = state.get("input_format", "wide")
-    estimator.conformity_scores_ = scores
+    fitted.apply(estimator)
     return estimator

@@ -17,6 +17,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -27,9 +28,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .checkpoint import Checkpointer, LoopState
 from .data import SlidingWindows
 from .errors import NonFiniteError
-from .models import build_model
+from .inference import mean_errors
+from .models import build_config, build_model
 
-EVAL_BATCH = 256
 GRAD_CLIP = 1.0
 CUDA_GRAPHS = os.environ.get("TSMAMBA_CUDA_GRAPHS", "1") != "0"
 
@@ -50,6 +51,13 @@ class TrainSettings:
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     loss: str = "mse"  # a key of LOSSES
 
+    @classmethod
+    def from_params(cls, params) -> TrainSettings:
+        """The training-loop settings among an estimator's parameters."""
+        return cls(params["learning_rate"], params["batch_size"], params["max_epochs"],
+                   params["max_steps_per_epoch"], params["patience"], params["progress"],
+                   params["lr_decay"], params["loss"])
+
 
 def _progress_bar(enabled: bool) -> Progress:
     # Progress goes to stderr only, and only to a terminal: piped output and CI logs stay clean.
@@ -57,18 +65,6 @@ def _progress_bar(enabled: bool) -> Progress:
     return Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), console=console,
                     disable=not (enabled and sys.stderr.isatty()), transient=False)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, windows: SlidingWindows, device: torch.device) -> float:
-    """Mean squared error over every window."""
-    model.eval()
-    total, count = 0.0, 0
-    for x, y in windows.batches(EVAL_BATCH):
-        pred = model(x.to(device))
-        total += torch.sum((pred - y.to(device)) ** 2).item()
-        count += y.numel()
-    return total / max(count, 1)
 
 
 def graphed_forward(model: nn.Module, windows: SlidingWindows, batch_size: int,
@@ -133,7 +129,7 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
             epoch = state.epoch + 1
             train_loss = _train_epoch(model, train_windows, optimiser, settings, device,
                                       generator, epoch, graphed)
-            val_loss = evaluate(model, val_windows, device) if val_windows else train_loss
+            val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
             if not math.isfinite(val_loss):
                 raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
                                      f"{epoch}; lower learning_rate")
@@ -155,17 +151,28 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     return state
 
 
-def fit_network(name: str, config, train_windows: SlidingWindows,
-                val_windows: SlidingWindows | None, settings: TrainSettings,
-                device: torch.device, seed: int,
-                checkpointer: Checkpointer | None = None) -> tuple[nn.Module, LoopState]:
-    """Build model `name` from `config` and train it, seeded by `seed` alone: the caller's
-    random state is left as it was, so the same seed gives the same network on CPU."""
+class Trained(NamedTuple):
+    network: nn.Module  # on the device it trained on, in eval mode, at its best epoch
+    config: object  # the network's config dataclass
+    state: LoopState
+
+
+def build_and_train(params, n_series: int, train_windows: SlidingWindows,
+                    val_windows: SlidingWindows | None, device: torch.device,
+                    checkpointer: Checkpointer | None = None) -> Trained:
+    """The one way from estimator parameters (`TSMambaForecaster.get_params()`, validated by
+    `tsmamba.validation.check_params`) to a trained network: `fit`, backtests and
+    cross-validation all come here. Windows live on `device`.
+
+    Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
+    so the same seed gives the same network on CPU."""
+    config = build_config(params["model"], params["model_options"], n_series=n_series, **params)
+    seed = params["random_state"]
     fork = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork):
         torch.manual_seed(seed)
-        network = build_model(name, config).to(device)
+        network = build_model(params["model"], config).to(device)
         generator = torch.Generator().manual_seed(seed)
-        state = train(network, train_windows, val_windows, settings, device, generator,
-                      checkpointer)
-    return network, state
+        state = train(network, train_windows, val_windows, TrainSettings.from_params(params),
+                      device, generator, checkpointer)
+    return Trained(network, config, state)

@@ -4,7 +4,7 @@ Training follows the literature's protocol (Adam, whole epochs, early stopping o
 validation split's MSE with patience 3); the training loss is MSE unless a dataset's entry
 says otherwise. Network sizes, learning rates and losses were chosen by validation MSE only,
 never by test: the search and its records are in BENCHMARKS.md ("Choosing the backtest
-defaults") and `examples/records/`.
+defaults") and `benchmarks/records/`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Splits are positional and chronological (the Time-Series-Library data loaders):
 
 L is the lookback: the validation and test ranges start L rows early so that their first
 target row follows a full history, and targets never cross splits. A StandardScaler is fitted
-on the training rows only. Every window of a range at stride 1 is used: a range of S rows
-holds S - L - H + 1 windows (ETTh1, L = H = 96: 2785 test windows), none dropped.
+on the training rows only (the estimator's own, `data.fit_scaler`). Every window of a range at
+stride 1 is used: a range of S rows holds S - L - H + 1 windows (ETTh1, L = H = 96: 2785 test
+windows), none dropped.
 
 Rows are taken as they are, timestamps unread: weather.csv's duplicate timestamp and its gap
 stay, as in the published runs.
@@ -24,8 +25,8 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 
-from .data import SlidingWindows
-from .errors import TSMambaInputError
+from ..data import SlidingWindows, fit_scaler
+from ..errors import TSMambaInputError
 
 ETT_HOUR_BORDERS = (8640, 11520, 14400)  # 12 / 4 / 4 months of 30 days, hourly
 CONVENTIONS = ("ett-hour", "ett-minute", "ratio")
@@ -82,8 +83,9 @@ class ProtocolData:
 
 def prepare(values: np.ndarray, convention: str, lookback: int, horizon: int,
             device: torch.device | str = "cpu") -> ProtocolData:
-    """Scale `values` (rows, m) with a StandardScaler fitted on the training rows and cut the
-    split; the scaled series lives on `device`, where the windows are cut."""
+    """Scale `values` (rows, m) with the estimator's scaler (`data.fit_scaler`) fitted on the
+    training rows and cut the split; the scaled series lives on `device`, where the windows
+    are cut."""
     split = split_rows(convention, len(values), lookback)
     for name in SPLITS:
         start, stop = split.rows(name)
@@ -91,6 +93,6 @@ def prepare(values: np.ndarray, convention: str, lookback: int, horizon: int,
             raise TSMambaInputError(
                 f"the {name} split has {stop - start} rows, fewer than lookback {lookback} + "
                 f"horizon {horizon}; use a shorter lookback or horizon")
-    scaler = StandardScaler().fit(values[slice(*split.train)])
+    scaler = fit_scaler(values, split.train[1])
     scaled = torch.from_numpy(scaler.transform(values).astype(np.float32)).to(device)
     return ProtocolData(scaler, scaled, split, lookback, horizon)

@@ -1,0 +1,53 @@
+"""What `fit` learns, as one record: `fit` builds it, the estimator wears it as attributes
+ending in "_" (scikit-learn's convention), and model files write and read it.
+
+Each field says where a model file keeps it (`store`): "json" and "array" fields are written
+and read by name (state.json, history.safetensors), so adding one of those is this file's
+edit alone; the others have an encoding of their own in `tsmamba.model_io`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+import torch.nn as nn
+from sklearn.preprocessing import StandardScaler
+
+
+def _kept(store: str, **kwargs):
+    return field(metadata={"store": store}, **kwargs)
+
+
+@dataclass
+class FittedState:
+    model: nn.Module = _kept("weights")  # weights.safetensors
+    config: object = _kept("config")  # the network's config dataclass; config.json
+    scaler: StandardScaler = _kept("scaler")  # fitted on the training rows; state.json
+    freq: pd.DateOffset = _kept("freq")  # state.json
+    history_index: pd.DatetimeIndex = _kept("index")  # timestamps of `history`; state.json
+    device: str = _kept("runtime")  # where the network runs; not saved (load chooses it)
+    columns: list = _kept("json")  # the series, in the network's order
+    best_epoch: int = _kept("json")
+    n_epochs: int = _kept("json")
+    training_log: list = _kept("json")  # one {"epoch", "train_loss", "val_loss"} per epoch
+    history: np.ndarray = _kept("array")  # (lookback, m): the last rows seen, original units
+    input_format: str = _kept("json", default="wide")  # "wide" or "long", as fit was given
+    # (n, f, m) absolute validation errors in the data's units: conformal intervals' scale.
+    conformity_scores: np.ndarray | None = _kept("array", default=None)
+
+    def apply(self, estimator) -> None:
+        """Set every field on `estimator` as `<name>_`, and sklearn's n_features_in_."""
+        for item in fields(self):
+            setattr(estimator, f"{item.name}_", getattr(self, item.name))
+        estimator.n_features_in_ = len(self.columns)
+
+    @classmethod
+    def of(cls, estimator) -> FittedState:
+        return cls(**{item.name: getattr(estimator, f"{item.name}_") for item in fields(cls)})
+
+    @classmethod
+    def stored_as(cls, store: str) -> list:
+        """The fields a model file keeps in `store`."""
+        return [item for item in fields(cls) if item.metadata["store"] == store]

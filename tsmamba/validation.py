@@ -1,0 +1,67 @@
+"""Checks of the estimator's parameters, shared by `fit`, backtests and cross-validation.
+
+scikit-learn's convention: `__init__` stores arguments as given, and whoever is about to train
+validates them here first, so that a bad value is reported once, the same way, whichever door
+it came through.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import torch
+
+from .errors import TSMambaInputError
+from .models import check_model_name
+from .training import LOSSES
+
+POSITIVE_INTS = ("horizon", "lookback", "d_model", "d_state", "n_layers", "patch_len", "stride",
+                 "batch_size", "max_epochs", "patience")
+
+
+def positive_int(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} "
+                        f"({type(value).__name__})")
+    if value <= 0:
+        raise TSMambaInputError(f"{name} must be a positive integer, got {value}")
+
+
+def check_params(params: Mapping) -> None:
+    """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
+    used; `params` as `TSMambaForecaster.get_params()` returns them."""
+    check_model_name(params["model"])
+    for name in POSITIVE_INTS:
+        positive_int(name, params[name])
+    positive_int("max_steps_per_epoch", params["max_steps_per_epoch"], allow_none=True)
+    options = params["model_options"]
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"model_options must be a dict or None, got {type(options).__name__}")
+    if not 0.0 <= params["val_size"] < 1.0:
+        raise TSMambaInputError(f"val_size must be in [0, 1), got {params['val_size']}")
+    if not 0.0 <= params["dropout"] < 1.0:
+        raise TSMambaInputError(f"dropout must be in [0, 1), got {params['dropout']}")
+    if not params["learning_rate"] > 0:
+        raise TSMambaInputError(f"learning_rate must be positive, got {params['learning_rate']}")
+    if not 0.0 < params["lr_decay"] <= 1.0:
+        raise TSMambaInputError(f"lr_decay must be in (0, 1], got {params['lr_decay']}")
+    if params["loss"] not in LOSSES:
+        raise TSMambaInputError(f"unknown loss {params['loss']!r}; choose one of "
+                                f"{sorted(LOSSES)}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise TSMambaInputError(f"device={device!r} is not a device; use 'auto', 'cpu' or "
+                                "'cuda'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise TSMambaInputError(f"device={device!r} but no CUDA GPU is available; use "
+                                "device='cpu' or 'auto'")
+    return resolved
