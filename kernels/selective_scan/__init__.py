@@ -12,8 +12,8 @@ import functools
 
 import torch
 
-from .chunked import chunked_selective_scan
 from .naive import naive_selective_scan, naive_selective_state_update
+from .torch_chunked import chunked_selective_scan
 
 BACKENDS = ("auto", "triton", "torch", "naive")
 
@@ -23,7 +23,7 @@ def _triton_selective_scan():
     """The Triton path's entry point, or None where Triton does not import. Cached: at short
     lengths the op is bound by the CPU that issues it, and even a resolved import costs."""
     try:
-        from .triton_scan import triton_selective_scan
+        from .triton_op import triton_selective_scan
     except ImportError:
         return None
     return triton_selective_scan

@@ -202,17 +202,17 @@ def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cud
     backward's, so each kernel's best can be read off the same sweep."""
     import itertools
 
-    from . import triton_scan
+    from . import triton_plan
 
     width = torch.empty((), dtype=dtype).element_size()
-    saved = triton_scan.CONFIG[width]
+    saved = triton_plan.CONFIG[width]
     fn = backends(device)["triton"]
     try:
         for block_d, chunks, steps in itertools.product(block_ds, chunk_sets, lane_steps):
-            settings = triton_scan.Settings(chunks=tuple(chunks), lane_steps=steps,
+            settings = triton_plan.Settings(chunks=tuple(chunks), lane_steps=steps,
                                             fwd_block_d=block_d, bwd_block_d=block_d,
                                             bwd_chunk=max(chunks))
-            triton_scan.CONFIG[width] = settings
+            triton_plan.CONFIG[width] = settings
             try:
                 fwd, fwd_bwd = time_backend(fn, size, dtype, device)
             except Exception as exc:  # noqa: BLE001 - a setting that fails to compile is skipped
@@ -220,4 +220,4 @@ def tune(size=(8, 2048, 16, 4096), dtype=torch.float32, device=torch.device("cud
                 continue
             yield settings, fwd, fwd_bwd, ""
     finally:
-        triton_scan.CONFIG[width] = saved
+        triton_plan.CONFIG[width] = saved

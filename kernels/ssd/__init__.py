@@ -7,10 +7,18 @@ reference, for tests and debugging.
 
 from __future__ import annotations
 
-from .chunked import chunked_ssd
 from .naive import naive_ssd
+from .torch_chunked import chunked_ssd
 
 BACKENDS = ("auto", "torch", "naive")
+
+
+def resolve_backend(backend: str, device) -> str:
+    """The backend that `backend="auto"` picks for tensors on `device`: the chunked PyTorch
+    algorithm on every device, until a Triton one exists."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown ssd backend {backend!r}; choose one of {BACKENDS}")
+    return "torch" if backend == "auto" else backend
 
 
 def _check_shapes(x, dt, A, B, C, chunk_size, D, z, dt_bias):
@@ -42,11 +50,10 @@ def ssd(x, dt, A, B, C, chunk_size=64, D=None, z=None, dt_bias=None, dt_softplus
     dt_bias: (h,). Returns y (b, l, h, p) in x's dtype, and the final state (b, h, p, n) in
     fp32 when asked.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown ssd backend {backend!r}; choose one of {BACKENDS}")
+    chosen = resolve_backend(backend, x.device)
     _check_shapes(x, dt, A, B, C, chunk_size, D, z, dt_bias)
-    run = naive_ssd if backend == "naive" else chunked_ssd
+    run = naive_ssd if chosen == "naive" else chunked_ssd
     return run(x, dt, A, B, C, chunk_size, D, z, dt_bias, dt_softplus, return_final_state)
 
 
-__all__ = ["ssd", "naive_ssd", "chunked_ssd", "BACKENDS"]
+__all__ = ["ssd", "naive_ssd", "chunked_ssd", "resolve_backend", "BACKENDS"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-launch_cache = pytest.importorskip("tsmamba.kernels.selective_scan.launch_cache")
+launch_cache = pytest.importorskip("tsmamba.kernels.triton_support.launch_cache")
 from triton.compiler import CompiledKernel  # noqa: E402  (after the importorskip)
 
 

@@ -10,9 +10,10 @@ import torch
 from tsmamba.kernels import selective_scan
 from tsmamba.kernels.selective_scan import naive_selective_scan
 
-from .test_selective_scan import GRAD_NAMES, TOLERANCE, close, make_inputs, run
+from .scan_helpers import GRAD_NAMES, TOLERANCE, close, make_inputs, run
 
-triton_scan = pytest.importorskip("tsmamba.kernels.selective_scan.triton_scan")
+triton_op = pytest.importorskip("tsmamba.kernels.selective_scan.triton_op")
+from tsmamba.kernels.selective_scan import triton_plan  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 CASES = [
@@ -26,11 +27,11 @@ CASES = [
 
 SMALL_SETTINGS = {
     # Both kernels on chunks of 32 steps, so these short sequences cross chunk boundaries.
-    "same-chunks": triton_scan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
+    "same-chunks": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
                                         bwd_block_d=4, bwd_chunk=32),
     # The forward on chunks of 64 that store the state every 32 steps, the backward on those
     # 32-step chunks, with blocks of its own width.
-    "checkpoints-inside-chunks": triton_scan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
+    "checkpoints-inside-chunks": triton_plan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
                                                       bwd_block_d=2, bwd_chunk=32),
 }
 
@@ -40,8 +41,8 @@ def small_chunks_and_poison(request, monkeypatch):
     # Blocks of 4 (or 2) channels cross block boundaries too; outputs start as NaN so that
     # unwritten elements fail.
     for width in (4, 2):
-        monkeypatch.setitem(triton_scan.CONFIG, width, SMALL_SETTINGS[request.param])
-    monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
+        monkeypatch.setitem(triton_plan.CONFIG, width, SMALL_SETTINGS[request.param])
+    monkeypatch.setattr(triton_op, "POISON_OUTPUTS", True)
 
 
 def to_device(inputs):
@@ -120,7 +121,7 @@ def test_forward_without_gradients_matches_the_one_that_keeps_checkpoints():
 def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch):
     # The first call compiles through Triton's JIT; the second launches the kept kernel, unless
     # an input starts off the cache's alignment (a view at an odd offset), which takes the JIT.
-    for launch in (triton_scan._forward_launch, triton_scan._backward_launch):
+    for launch in (triton_op._forward_launch, triton_op._backward_launch):
         monkeypatch.setattr(launch, "launchers", {})
     inputs = to_device(make_inputs(2, 5, 4, 65, None, torch.float32, True, True, True))
     u = inputs["u"].detach()
@@ -138,7 +139,7 @@ def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch
         for name in GRAD_NAMES:
             if inputs[name] is not None:
                 close(grads[name].cpu(), grads_ref[name], 2 * tol, f"d{name}")
-    for launch in (triton_scan._forward_launch, triton_scan._backward_launch):
+    for launch in (triton_op._forward_launch, triton_op._backward_launch):
         assert len(launch.launchers) == (1 if offset == 0 else 0)
 
 

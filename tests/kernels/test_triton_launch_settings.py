@@ -1,4 +1,4 @@
-"""The Triton kernels under the launch settings that users get (`triton_scan.CONFIG`).
+"""The Triton kernels under the launch settings that users get (`triton_plan.CONFIG`).
 
 `test_selective_scan_triton.py` shrinks the chunks so that short sequences cross them; these
 lengths instead pick each backward width that the shipped settings use (4 and 8 steps per
@@ -13,21 +13,22 @@ import torch
 from tsmamba.kernels import selective_scan
 from tsmamba.kernels.selective_scan import naive_selective_scan
 
-from .test_selective_scan import GRAD_NAMES, TOLERANCE, close, make_inputs, run
+from .scan_helpers import GRAD_NAMES, TOLERANCE, close, make_inputs, run
 
-triton_scan = pytest.importorskip("tsmamba.kernels.selective_scan.triton_scan")
+triton_op = pytest.importorskip("tsmamba.kernels.selective_scan.triton_op")
+from tsmamba.kernels.selective_scan import triton_adjoint_ptx, triton_plan  # noqa: E402
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @pytest.fixture(autouse=True)
 def poison(monkeypatch):
-    monkeypatch.setattr(triton_scan, "POISON_OUTPUTS", True)
+    monkeypatch.setattr(triton_op, "POISON_OUTPUTS", True)
 
 
 def backward_steps_per_thread(l, dtype):
     f32 = torch.float32
-    plan = triton_scan._plan(1, 3, 1, 4, l, triton_scan.CONFIG[dtype.itemsize], True, True,
-                             (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
+    plan = triton_plan.plan_call(1, 3, 1, 4, l, triton_plan.CONFIG[dtype.itemsize], True, True,
+                                 (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
     return plan.bwd_constexprs["V"]
 
 
@@ -39,8 +40,8 @@ CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 64, 
                          ids=[f"{str(c[0])[6:]}-L{c[1]}" for c in CASES])
 def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     assert backward_steps_per_thread(l, dtype) == steps
-    monkeypatch.setattr(triton_scan._backward_launch, "launchers", {})
-    monkeypatch.setattr(triton_scan._backward_launch, "chosen", {})
+    monkeypatch.setattr(triton_op._backward_launch, "launchers", {})
+    monkeypatch.setattr(triton_op._backward_launch, "chosen", {})
     inputs = make_inputs(1, 3, 4, l, None, dtype, True, True, True, positive_dt=False)
     inputs = {k: v.detach().to(DEVICE).requires_grad_() for k, v in inputs.items()}
     ref_inputs = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
@@ -52,7 +53,7 @@ def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     for name in GRAD_NAMES:
         close(grads[name].cpu().float(), grads_ref[name], 2 * tol, f"d{name}")
     if DEVICE == "cuda":  # the scan ran as PTX exactly where the rows are 16-element aligned
-        (chosen,) = triton_scan._backward_launch.chosen.values()
+        (chosen,) = triton_op._backward_launch.chosen.values()
         assert bool(chosen["SCAN_PTX"]) == (l % 16 == 0)
 
 
@@ -81,9 +82,10 @@ def ttgir_with_scan_layout(layout):
      False),
 ], ids=["lanes-in-order", "strided", "other-width", "half-warps"])
 def test_the_scan_ptx_runs_only_on_the_layout_it_assumes(layout, keeps):
-    ptx, constraints = triton_scan._adjoint_scan_ptx(8)
+    ptx, constraints = triton_adjoint_ptx.adjoint_scan_ptx(8)
     constexprs = dict(V=8, SCAN_PTX=ptx, SCAN_CONSTRAINTS=constraints)
-    verdict = triton_scan._check_scan_layout(Compiled(ttgir_with_scan_layout(layout)), constexprs)
+    verdict = triton_adjoint_ptx.check_scan_layout(Compiled(ttgir_with_scan_layout(layout)),
+                                                   constexprs)
     if keeps:
         assert verdict is None
     else:
@@ -91,11 +93,12 @@ def test_the_scan_ptx_runs_only_on_the_layout_it_assumes(layout, keeps):
 
 
 def test_a_kernel_without_the_scan_ptx_is_not_vetted():
-    assert triton_scan._check_scan_layout(Compiled(""), dict(V=8, SCAN_PTX="")) is None
+    assert triton_adjoint_ptx.check_scan_layout(Compiled(""), dict(V=8, SCAN_PTX="")) is None
 
 
 def test_a_kernel_whose_scan_ptx_cannot_be_found_falls_back():
-    ptx, constraints = triton_scan._adjoint_scan_ptx(8)
+    ptx, constraints = triton_adjoint_ptx.adjoint_scan_ptx(8)
     constexprs = dict(V=8, SCAN_PTX=ptx, SCAN_CONSTRAINTS=constraints)
-    verdict = triton_scan._check_scan_layout(Compiled("#blocked = #ttg.blocked<{}>\n"), constexprs)
+    verdict = triton_adjoint_ptx.check_scan_layout(Compiled("#blocked = #ttg.blocked<{}>\n"),
+                                                   constexprs)
     assert verdict == dict(constexprs, SCAN_PTX="", SCAN_CONSTRAINTS="")

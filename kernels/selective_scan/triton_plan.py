@@ -1,0 +1,132 @@
+"""Launch settings of the chunked Triton kernels, and the plan of one call: everything about
+a forward, and the backward that may follow it, that depends only on shapes, dtypes and
+flags, computed once per combination."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import torch
+
+from ..triton_support.ptx import INLINE_PTX
+from .triton_adjoint_ptx import adjoint_scan_ptx
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # hashed by identity: plans are cached per object
+class Settings:
+    """Launch settings for one byte width of the inputs. The forward walks chunks of one of
+    `chunks` time steps (`_chunk_for` picks the one that pads the sequence least) and stores the
+    state every `bwd_chunk` steps, or at every chunk end if chunks are shorter; the backward
+    walks chunks of that length, starting from those states.
+
+    A forward program owns `fwd_block_d` channels and gets enough warps that each thread holds
+    `lane_steps` consecutive steps of a row (4 fp32 or 8 bf16 steps are one 16-byte load). A
+    backward program owns `bwd_block_d` channels in one warp, which spans a whole chunk of
+    them: bwd_chunk / 32 steps per thread, which its scan's PTX relies on."""
+
+    chunks: tuple
+    lane_steps: int
+    fwd_block_d: int
+    bwd_block_d: int
+    bwd_chunk: int
+
+
+# By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
+CONFIG = {
+    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=1, bwd_chunk=128),
+    2: Settings(chunks=(128, 256, 512), lane_steps=8, fwd_block_d=1, bwd_block_d=1,
+                bwd_chunk=256),
+}
+
+
+def _cdiv(a: int, b: int) -> int:
+    # Not triton.cdiv: that is a JIT function, and calling one from Python costs microseconds.
+    return -(-a // b)
+
+
+def _chunk_for(seq_len: int, chunks) -> int:
+    """The chunk that pads the sequence least (the longer one on a tie)."""
+    return min(chunks, key=lambda c: (_cdiv(seq_len, c) * c, -c))
+
+
+def _block_d(block: int, group_dim: int, n_groups: int) -> int:
+    """`block` channels per program, or fewer so that a block never spans two groups of B/C."""
+    if n_groups > 1:
+        while group_dim % block:
+            block //= 2
+    return max(block, 1)
+
+
+class Plan:
+    """Everything about one forward, and the backward that may follow it, that depends only on
+    the shapes, the inputs' dtypes (None for an absent input), the flags and the settings:
+    grids, integer arguments and constexprs of both kernels, buffer sizes, the gradients'
+    dtypes. `plan_call` computes it once per combination: at short lengths the op is bound by the
+    CPU that launches it. A plan fixes everything Triton specialises on but pointer alignment,
+    so the plan itself keys the compiled launchers (`launch_cache`)."""
+
+    def __init__(self, batch, dim, n_groups, d_state, seq_len, settings: Settings, softplus,
+                 for_backward, dtypes):
+        u, delta, A, B, C, D, z, bias = dtypes
+        has_d, has_z, has_bias = D is not None, z is not None, bias is not None
+        # du, ddelta and dz are written once each, so the kernel stores them in the inputs'
+        # dtype when they share one; dB and dC, summed in fp32, are cast to theirs in one call.
+        same = delta == u and z in (None, u)
+        self.per_step_dtype = u if same else torch.float32
+        self.bc_dtype = B if B == C else torch.float32
+        fp32_params = all(x in (None, torch.float32) for x in (A, D, bias))
+        # Otherwise some gradients come out in another dtype than their input's.
+        self.casts = None if same and B == C and fp32_params else dtypes
+        fwd_chunk = _chunk_for(seq_len, settings.chunks)
+        bwd_chunk = min(settings.bwd_chunk, fwd_chunk)
+        # Without a backward to come, only chunk ends are stored (states inside a chunk cost
+        # the forward more than their arithmetic, BENCHMARKS.md).
+        checkpoint = bwd_chunk if for_backward else fwd_chunk
+        self.n_chunks = _cdiv(seq_len, fwd_chunk)
+        self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
+        group_dim = dim // n_groups
+        self.states_shape = (batch, dim, self.n_states, d_state)
+        bc_numel = batch * n_groups * d_state * seq_len
+        # dA, dD, dbias, the carry, and dB beside dC, carved from one zeroed buffer.
+        self.accumulator_sizes = [dim * d_state, dim, dim, batch * dim * d_state, 2 * bc_numel]
+        self.accumulated = sum(self.accumulator_sizes)
+        self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
+        self.bwd_ints = (dim, seq_len, d_state, group_dim, n_groups, _cdiv(seq_len, bwd_chunk),
+                         self.n_states, bc_numel)
+        flag_args = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus)
+        self.fwd_grid, fwd = self._forward_grid(batch, dim, n_groups, settings.fwd_block_d,
+                                                  fwd_chunk, settings.lane_steps)
+        self.fwd_constexprs = dict(flag_args, **fwd, CKPT=checkpoint, PTX=INLINE_PTX)
+        self.bwd_grid, bwd = self._backward_grid(batch, dim, n_groups, settings.bwd_block_d,
+                                                   bwd_chunk, seq_len)
+        self.bwd_constexprs = dict(flag_args, **bwd, PTX=INLINE_PTX)
+
+    @staticmethod
+    def _forward_grid(batch, dim, n_groups, block, chunk, lane_steps):
+        """Grid and constexprs for `block` channels per program and chunks of `chunk` steps,
+        with enough warps that each thread holds `lane_steps` consecutive steps of a row."""
+        block = _block_d(block, dim // n_groups, n_groups)
+        warps = max(chunk // (32 * lane_steps), 1)
+        constexprs = dict(BLOCK_D=block, T=chunk, V=max(chunk // (32 * warps), 1), num_warps=warps)
+        return (batch, _cdiv(dim, block), 1), constexprs
+
+    @staticmethod
+    def _backward_grid(batch, dim, n_groups, block, chunk, seq_len):
+        """Grid and constexprs for `block` channels per program and chunks of `chunk` steps in
+        one warp, chunk / 32 steps per thread."""
+        if chunk % 32:
+            raise ValueError(f"backward chunks of {chunk} steps: need a multiple of 32")
+        block = _block_d(block, dim // n_groups, n_groups)
+        steps = chunk // 32
+        # Only when Triton can vectorise the tiles' loads (rows start 16-element aligned) does
+        # it give the scan's operands the layout that the PTX needs; `triton_adjoint_ptx.check_scan_layout`
+        # verifies that on every compiled kernel.
+        ptx, constraints = (adjoint_scan_ptx(steps) if INLINE_PTX and seq_len % 16 == 0
+                            else ("", ""))
+        constexprs = dict(BLOCK_D=block, T=chunk, V=steps, SCAN_PTX=ptx,
+                          SCAN_CONSTRAINTS=constraints, num_warps=1)
+        return (batch, _cdiv(dim, block), 1), constexprs
+
+
+plan_call = functools.lru_cache(maxsize=1024)(Plan)
