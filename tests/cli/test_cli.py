@@ -28,10 +28,10 @@ def small_csv(tmp_path):
 def test_forecast_demo_data_to_stdout(runner, monkeypatch):
     # The demo command with a smaller network keeps this test quick; defaults are covered by
     # the README command.
-    import tsmamba.cli.main as cli
+    import tsmamba.cli.estimator_options as cli
 
-    original = cli._forecaster
-    monkeypatch.setattr(cli, "_forecaster", lambda **kw: original(**kw).set_params(
+    original = cli.build_forecaster
+    monkeypatch.setattr(cli, "build_forecaster", lambda **kw: original(**kw).set_params(
         d_model=8, d_state=4, n_layers=1, max_steps_per_epoch=2))
     result = runner.invoke(app, ["forecast", "--horizon", "5", *FAST_ARGS])
     assert result.exit_code == 0, result.output

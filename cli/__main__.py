@@ -1,0 +1,5 @@
+"""`python -m tsmamba.cli`: the same as the `tsmamba` command."""
+
+from .main import main
+
+main()

@@ -1,0 +1,135 @@
+"""The `tsmamba` Typer app, the option types its commands share, and the one way every
+command turns an error into a line on stderr.
+
+Exit codes: 0 success, 1 a data or runtime error (one line on stderr, no traceback unless
+--debug), 2 a usage error (unknown option, missing file).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="tsmamba",
+    help="Multivariate time-series forecasting with selective state-space models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class FillGaps(str, enum.Enum):
+    interpolate = "interpolate"
+    ffill = "ffill"
+
+
+class KeepDuplicate(str, enum.Enum):
+    first = "first"
+    last = "last"
+
+
+def _model_name(value: str) -> str:
+    from tsmamba.errors import TSMambaInputError
+    from tsmamba.models import check_model_name
+
+    try:
+        check_model_name(value)
+    except TSMambaInputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def parse_options(values: Optional[list[str]]) -> Optional[dict]:
+    """KEY=VALUE pairs; values are read as JSON when they parse (1, 0.5, true), else as text."""
+    if not values:
+        return None
+    options = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE (for example init=lin)")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def check_options(values: Optional[list[str]]) -> Optional[list[str]]:
+    parse_options(values)  # a malformed pair is a usage error (exit 2), found before any work
+    return values
+
+
+DataArg = Annotated[Optional[Path], typer.Argument(
+    exists=True, dir_okay=False, show_default=False,
+    help="CSV or Parquet file, one column per series and a time column. Omit for demo data.")]
+Horizon = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
+Lookback = Annotated[int, typer.Option(min=1, help="Steps of history each forecast reads.")]
+Model = Annotated[str, typer.Option(callback=_model_name,
+                                    help="Network: tsm2, s4, mamba or mamba2.")]
+Options = Annotated[Optional[list[str]], typer.Option(
+    "--option", callback=check_options,
+    help="Model-specific setting KEY=VALUE (repeatable), e.g. init=lin for s4.")]
+TimeCol = Annotated[Optional[str], typer.Option(help="Time column (detected when omitted).")]
+Freq = Annotated[Optional[str], typer.Option(
+    help="Frequency such as h, 15min, D (inferred when omitted).")]
+Gaps = Annotated[Optional[FillGaps], typer.Option(
+    help="Fill missing timestamps instead of stopping.")]
+Dups = Annotated[Optional[KeepDuplicate], typer.Option(
+    "--drop-duplicates",
+    help="Keep the first or last row of a duplicated timestamp instead of stopping.")]
+Epochs = Annotated[int, typer.Option(min=1, help="Most training epochs.")]
+Seed = Annotated[int, typer.Option(help="Random seed.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Output = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Write the forecast here (.csv or .parquet); stdout CSV when omitted.")]
+PlotPath = Annotated[Optional[Path], typer.Option("--plot", help="Save a forecast plot (PNG).")]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
+Levels = Annotated[Optional[list[float]], typer.Option(
+    "--level", help="Add a conformal prediction interval at this % (repeatable: 80, 95).")]
+CheckpointDir = Annotated[Optional[Path], typer.Option(
+    help="Checkpoint every epoch here; re-running the same command after a crash resumes.")]
+
+
+def _warn_line(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _fail(message: str, debug: bool, exc: BaseException) -> None:
+    if debug:
+        raise exc
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def guarded(debug: bool, source: Optional[Path], action):
+    """Run `action`, turning every error into one line and exit code 1."""
+    import pandas as pd
+
+    from tsmamba.errors import ModelFormatError, TSMambaInputError
+
+    where = f"{source}: " if source is not None else ""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_line
+        try:
+            return action()
+        except (TSMambaInputError, ModelFormatError) as exc:
+            _fail(f"{where}{exc}", debug, exc)
+        except pd.errors.EmptyDataError as exc:
+            _fail(f"{where}the file is empty", debug, exc)
+        except pd.errors.ParserError as exc:
+            _fail(f"{where}cannot be parsed as CSV ({str(exc).strip()})", debug, exc)
+        except OSError as exc:
+            place = f"{exc.filename}: " if exc.filename else where
+            _fail(f"{place}{exc.strerror or exc}", debug, exc)
+        except Exception as exc:  # noqa: BLE001 - one line for anything else, --debug for more
+            _fail(f"{where}{exc.__class__.__name__}: {exc}", debug, exc)

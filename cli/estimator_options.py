@@ -1,0 +1,52 @@
+"""The estimator's settings as command-line options, declared once for every command that
+trains (`forecast`, `fit`, `cv`): `@trains` adds them to a command and hands it the
+`TSMambaForecaster` they describe. Each option maps 1:1 onto an estimator parameter."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Optional
+
+from .app import (Device, Dups, Epochs, FillGaps, Freq, Gaps, Horizon, KeepDuplicate, Lookback,
+                  Model, Options, Progress, Seed, TimeCol, parse_options)
+
+# option name -> (type, default), in the order `--help` lists them
+ESTIMATOR_OPTIONS = {
+    "horizon": (Horizon, 24), "lookback": (Lookback, 96), "model": (Model, "tsm2"),
+    "option": (Options, None), "time_col": (TimeCol, None), "freq": (Freq, None),
+    "fill_gaps": (Gaps, None), "drop_duplicates": (Dups, None), "max_epochs": (Epochs, 10),
+    "seed": (Seed, 0), "device": (Device, "auto"), "progress": (Progress, True),
+}
+
+
+def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optional[list[str]],
+                     time_col: Optional[str], freq: Optional[str], fill_gaps: Optional[FillGaps],
+                     drop_duplicates: Optional[KeepDuplicate], max_epochs: int, seed: int,
+                     device: str, progress: bool):
+    from tsmamba import TSMambaForecaster
+
+    return TSMambaForecaster(
+        model=model, model_options=parse_options(option), horizon=horizon, lookback=lookback,
+        time_col=time_col, freq=freq, fill_gaps=fill_gaps.value if fill_gaps else None,
+        drop_duplicates=drop_duplicates.value if drop_duplicates else None,
+        max_epochs=max_epochs, random_state=seed, device=device, progress=progress)
+
+
+def trains(command):
+    """Give `command` the options of ESTIMATOR_OPTIONS after its own, and call it with
+    `forecaster=`, the estimator they describe."""
+    own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items()
+           if name != "forecaster"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                annotation=kind)
+              for name, (kind, default) in ESTIMATOR_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def with_forecaster(**kwargs):
+        options = {name: kwargs.pop(name) for name in ESTIMATOR_OPTIONS}
+        return command(forecaster=build_forecaster(**options), **kwargs)
+
+    with_forecaster.__signature__ = inspect.Signature(
+        [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared)
+    return with_forecaster

@@ -1,0 +1,59 @@
+"""Tables in and out of the command line: CSV or Parquet files, stdout, and output paths
+checked before any training."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+
+def read_table(path: Optional[Path]):
+    """The frame in `path` (.csv, .tsv, .txt or .parquet), or the demo data for None."""
+    import pandas as pd
+
+    if path is None:
+        from tsmamba.datasets import demo
+
+        return demo()
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix not in (".csv", ".txt", ".tsv"):
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+    frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    if frame.shape[1] == 1 and len(frame) and any(s in str(frame.columns[0]) for s in ";|\t"):
+        raise ValueError(f"{path}: only one column was read, named {frame.columns[0]!r}; the "
+                         "file seems to use another delimiter: save it comma-separated")
+    return frame
+
+
+def check_writable(*paths: Optional[Path]) -> None:
+    """Fail before training, not after it, when an output path cannot be written."""
+    for path in paths:
+        if path is None:
+            continue
+        folder = path.parent
+        if not folder.is_dir():
+            raise OSError(errno.ENOENT, f"cannot write it: {folder} is not an existing directory;"
+                          " create it or choose another path", str(path))
+        if not os.access(folder, os.W_OK):
+            raise OSError(errno.EACCES, f"cannot write it: no permission to write in {folder}",
+                          str(path))
+        if path.is_dir():
+            raise OSError(errno.EISDIR, "is a directory; give a file name", str(path))
+
+
+def write_table(frame, path: Optional[Path]) -> None:
+    """`frame` to `path` (Parquet for .parquet / .pq, else CSV), or CSV on stdout for None."""
+    import pandas as pd
+
+    index = not isinstance(frame.index, pd.RangeIndex)  # long frames carry their time in ds
+    if path is None:
+        frame.to_csv(sys.stdout, index=index)
+    elif path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=index)
+    else:
+        frame.to_csv(path, index=index)

@@ -1,0 +1,88 @@
+"""`tsmamba forecast`, `fit` and `predict`: train on a file (or the demo data), save and load
+models, and write forecasts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .app import CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, guarded
+from .estimator_options import trains
+from .files import check_writable, read_table, write_table
+
+
+def _plot(est, frame, forecast, path: Path) -> None:
+    """Plot the forecast (and its intervals) after the validated history it was made from."""
+    import pandas as pd
+
+    from tsmamba import plot_forecast
+    from tsmamba.data import FrameOptions
+
+    if frame is None:
+        history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
+    else:
+        history = FrameOptions.from_params(est.get_params()).read(frame, est.freq_)[0].to_frame()
+    plot_forecast(history, forecast).savefig(path, dpi=110)
+
+
+@app.command()
+@trains
+def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
+             save_model: Annotated[Optional[Path], typer.Option(
+                 help="Also save the fitted model to this directory.")] = None,
+             level: Levels = None, checkpoint_dir: CheckpointDir = None, debug: Debug = False,
+             *, forecaster):
+    """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
+
+    def run():
+        check_writable(output, plot)
+        frame = read_table(data)
+        result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
+        write_table(result, output)
+        if plot is not None:
+            _plot(forecaster, frame, result, plot)
+        if save_model is not None:
+            forecaster.save(save_model)
+
+    guarded(debug, data, run)
+
+
+@app.command()
+@trains
+def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                             help="CSV or Parquet file.")],
+        out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
+        checkpoint_dir: CheckpointDir = None, debug: Debug = False, *, forecaster):
+    """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
+
+    def run():
+        forecaster.fit(read_table(data), checkpoint_dir=checkpoint_dir).save(out)
+        typer.echo(f"saved {out} ({forecaster.n_epochs_} epochs, best {forecaster.best_epoch_})",
+                   err=True)
+
+    guarded(debug, data, run)
+
+
+@app.command()
+def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written by `tsmamba fit`.")],
+            data: Annotated[Optional[Path], typer.Argument(
+                exists=True, dir_okay=False, show_default=False,
+                help="Recent history to forecast from (default: the end of the training data).")] = None,
+            output: Output = None, plot: PlotPath = None, level: Levels = None,
+            debug: Debug = False):
+    """Forecast with a saved model, from the end of its training data or of DATA."""
+
+    def run():
+        from tsmamba import TSMambaForecaster
+
+        check_writable(output, plot)
+        est = TSMambaForecaster.load(model_dir)
+        frame = read_table(data) if data is not None else None
+        result = est.predict(frame, level=level)
+        write_table(result, output)
+        if plot is not None:
+            _plot(est, frame, result, plot)
+
+    guarded(debug, data or model_dir, run)
