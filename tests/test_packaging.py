@@ -6,11 +6,31 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 import tsmamba
 
 REPO = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ["tsmamba", "tsmamba/models", "tsmamba/kernels", "tsmamba/kernels/selective_scan",
-               "tsmamba/datasets", "tsmamba/cli"]
+# The card's folders and the packages they install as.
+INSTALLED_AS = {"tsmamba": "tsmamba", "kernels": "tsmamba/kernels",
+                "datasets": "tsmamba/datasets", "cli": "tsmamba/cli"}
+
+
+def source_packages() -> list[str]:
+    """Every package in the source tree, by the path it installs at: any folder of the card's
+    top level with an __init__.py."""
+    found = []
+    for folder, installed in INSTALLED_AS.items():
+        for init in sorted((REPO / folder).rglob("__init__.py")):
+            relative = init.parent.relative_to(REPO / folder).as_posix()
+            found.append(installed if relative == "." else f"{installed}/{relative}")
+    return found
+
+
+def test_pyproject_lists_every_package_of_the_source_tree():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert sorted(p.replace(".", "/") for p in listed) == sorted(source_packages())
 
 
 def test_wheel_contains_every_subpackage_and_no_top_level_names(tmp_path):
@@ -21,7 +41,7 @@ def test_wheel_contains_every_subpackage_and_no_top_level_names(tmp_path):
                     "-q", "-w", str(tmp_path / "dist"), str(source)], check=True)
     (wheel,) = (tmp_path / "dist").glob("tsmamba-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for package in SUBPACKAGES:
+    for package in source_packages():
         assert f"{package}/__init__.py" in names, package
     top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top_level == {"tsmamba"}

@@ -1,10 +1,10 @@
 """Choose a model's backtest defaults by validation MSE: run a grid of settings on the
 validation split (never the test split) and print the best per dataset.
 
-    python examples/search_defaults.py --datasets ETTh1 ETTh2 --horizons 96 720 \\
+    python benchmarks/search_defaults.py --datasets ETTh1 ETTh2 --horizons 96 720 \\
         --grid '{"d_model": [32, 64], "learning_rate": [0.0005, 0.001]}' \\
         --workers 8 --json search.jsonl
-    python examples/search_defaults.py --summary search.jsonl
+    python benchmarks/search_defaults.py --summary search.jsonl
 
 Each (dataset, horizon, setting) is one `tsmamba.backtest(..., split="validation")` run in
 its own worker process; on a GPU several workers share it, since small models leave it idle
