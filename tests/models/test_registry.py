@@ -12,11 +12,11 @@ FAST = dict(horizon=6, lookback=48, d_model=16, d_state=4, n_layers=1, max_epoch
             max_steps_per_epoch=3, batch_size=16, progress=False)
 
 
-def test_the_four_models_are_registered():
-    assert model_names() == ["tsm2", "s4", "mamba", "mamba2"]
+def test_the_five_models_are_registered():
+    assert model_names() == ["tsm2", "s4", "mamba", "mamba2", "groupmamba"]
 
 
-@pytest.mark.parametrize("name", ["tsm2", "s4", "mamba", "mamba2"])
+@pytest.mark.parametrize("name", ["tsm2", "s4", "mamba", "mamba2", "groupmamba"])
 def test_each_model_trains_forecasts_and_round_trips(name, tmp_path):
     est = TSMambaForecaster(model=name, **FAST).fit(demo(n_rows=240, n_series=3))
     forecast = est.predict()
@@ -30,6 +30,8 @@ def test_each_model_trains_forecasts_and_round_trips(name, tmp_path):
 
 @pytest.mark.parametrize("name, options", [("s4", {"init": "lin"}),
                                            ("tsm2", {"bidirectional_time": True}),
+                                           ("groupmamba", {"weighted_average": True,
+                                                           "ffn_expand": 1}),
                                            ("mamba2", {"head_dim": 8, "n_groups": 2})])
 def test_model_options_reach_the_network_and_survive_save(name, options, tmp_path):
     est = TSMambaForecaster(model=name, model_options=options, **FAST).fit(demo(n_rows=240))
@@ -51,6 +53,6 @@ def test_option_errors_name_the_model_and_list_the_options():
         TSMambaForecaster(model="mamba2", **{**FAST, "d_model": 20}).fit(df)
     with pytest.raises(TypeError, match="model_options must be a dict"):
         TSMambaForecaster(model_options="init=lin", **FAST).fit(df)
-    with pytest.raises(TSMambaInputError, match=r"available models: \['tsm2', 's4', 'mamba', 'mamba2'\]"):
+    with pytest.raises(TSMambaInputError, match=r"available models: \['tsm2', 's4', 'mamba', 'mamba2', 'groupmamba'\]"):
         TSMambaForecaster(model="lstm", **FAST).fit(df)
     assert model_options("s4")["init"] == "inv"

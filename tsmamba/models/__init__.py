@@ -3,10 +3,11 @@
 Every config inherits the settings all models share (`layers.PatchConfig`), which the
 estimator sets; each model's own options, with their defaults, are what `model_options` lists.
 
-    tsm2    TSM2, the Time Series MambaMixer (time and channel mixers)     tsm2.py
-    s4      S4D blocks along each variate's patches                         s4.py
-    mamba   Mamba (S6) blocks along each variate's patches                  mamba.py
-    mamba2  Mamba-2 (SSD) blocks along each variate's patches               mamba2.py
+    tsm2        TSM2, the Time Series MambaMixer (time and channel mixers)     tsm2.py
+    s4          S4D blocks along each variate's patches                         s4.py
+    mamba       Mamba (S6) blocks along each variate's patches                  mamba.py
+    mamba2      Mamba-2 (SSD) blocks along each variate's patches               mamba2.py
+    groupmamba  modulated group Mamba blocks over the (variate x patch) grid    groupmamba.py
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import torch.nn as nn
 
 from ..errors import TSMambaInputError
+from .groupmamba import GroupMamba, GroupMambaConfig
 from .layers import PatchConfig
 from .mamba import Mamba, MambaConfig
 from .mamba2 import Mamba2, Mamba2Config
@@ -28,10 +30,12 @@ MODELS = {
     "s4": (S4Config, S4),
     "mamba": (MambaConfig, Mamba),
     "mamba2": (Mamba2Config, Mamba2),
+    "groupmamba": (GroupMambaConfig, GroupMamba),
 }
 
 # The column name a model's forecasts get in long frames (Nixtla's convention: the model).
-ALIASES = {"tsm2": "TSM2", "s4": "S4", "mamba": "Mamba", "mamba2": "Mamba2"}
+ALIASES = {"tsm2": "TSM2", "s4": "S4", "mamba": "Mamba", "mamba2": "Mamba2",
+           "groupmamba": "GroupMamba"}
 
 def model_names() -> list[str]:
     return list(MODELS)
@@ -79,4 +83,4 @@ def build_model(name: str, config) -> nn.Module:
 
 __all__ = ["MODELS", "ALIASES", "model_names", "check_model_name", "model_options",
            "build_config", "build_model", "PatchConfig", "TSM2", "TSM2Config", "S4", "S4Config",
-           "Mamba", "MambaConfig", "Mamba2", "Mamba2Config"]
+           "Mamba", "MambaConfig", "Mamba2", "Mamba2Config", "GroupMamba", "GroupMambaConfig"]
