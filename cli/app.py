@@ -36,6 +36,10 @@ class KeepDuplicate(str, enum.Enum):
     last = "last"
 
 
+class Augment(str, enum.Enum):
+    channel_mixup = "channel_mixup"
+
+
 def _model_name(value: str) -> str:
     from tsmamba.errors import TSMambaInputError
     from tsmamba.models import check_model_name
@@ -74,7 +78,7 @@ DataArg = Annotated[Optional[Path], typer.Argument(
 Horizon = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
 Lookback = Annotated[int, typer.Option(min=1, help="Steps of history each forecast reads.")]
 Model = Annotated[str, typer.Option(callback=_model_name,
-                                    help="Network: tsm2, s4, mamba or mamba2.")]
+                                    help="Network: tsm2, s4, mamba, mamba2 or groupmamba.")]
 Options = Annotated[Optional[list[str]], typer.Option(
     "--option", callback=check_options,
     help="Model-specific setting KEY=VALUE (repeatable), e.g. init=lin for s4.")]
@@ -96,6 +100,13 @@ Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
 Levels = Annotated[Optional[list[float]], typer.Option(
     "--level", help="Add a conformal prediction interval at this % (repeatable: 80, 95).")]
+Teacher = Annotated[Optional[Path], typer.Option(
+    exists=True, file_okay=False,
+    help="A saved model (from `tsmamba fit`) to distil from: same columns, lookback, horizon.")]
+DistillWeight = Annotated[float, typer.Option(
+    min=0.0, max=1.0, help="Weight of the teacher's forecast in the training loss.")]
+AugmentOption = Annotated[Optional[Augment], typer.Option(
+    help="Training-time augmentation: channel_mixup mixes each window's series at random.")]
 CheckpointDir = Annotated[Optional[Path], typer.Option(
     help="Checkpoint every epoch here; re-running the same command after a crash resumes.")]
 

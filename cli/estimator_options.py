@@ -8,21 +8,25 @@ import functools
 import inspect
 from typing import Optional
 
-from .app import (Device, Dups, Epochs, FillGaps, Freq, Gaps, Horizon, KeepDuplicate, Lookback,
-                  Model, Options, Progress, Seed, TimeCol, parse_options)
+from .app import (Augment, AugmentOption, Device, DistillWeight, Dups, Epochs, FillGaps, Freq,
+                  Gaps, Horizon, KeepDuplicate, Lookback, Model, Options, Progress, Seed, Teacher,
+                  TimeCol, parse_options)
 
 # option name -> (type, default), in the order `--help` lists them
 ESTIMATOR_OPTIONS = {
     "horizon": (Horizon, 24), "lookback": (Lookback, 96), "model": (Model, "tsm2"),
     "option": (Options, None), "time_col": (TimeCol, None), "freq": (Freq, None),
     "fill_gaps": (Gaps, None), "drop_duplicates": (Dups, None), "max_epochs": (Epochs, 10),
-    "seed": (Seed, 0), "device": (Device, "auto"), "progress": (Progress, True),
+    "augment": (AugmentOption, None), "teacher": (Teacher, None),
+    "distill_weight": (DistillWeight, 0.5), "seed": (Seed, 0), "device": (Device, "auto"),
+    "progress": (Progress, True),
 }
 
 
 def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optional[list[str]],
                      time_col: Optional[str], freq: Optional[str], fill_gaps: Optional[FillGaps],
-                     drop_duplicates: Optional[KeepDuplicate], max_epochs: int, seed: int,
+                     drop_duplicates: Optional[KeepDuplicate], max_epochs: int,
+                     augment: Optional[Augment], teacher, distill_weight: float, seed: int,
                      device: str, progress: bool):
     from tsmamba import TSMambaForecaster
 
@@ -30,7 +34,9 @@ def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optiona
         model=model, model_options=parse_options(option), horizon=horizon, lookback=lookback,
         time_col=time_col, freq=freq, fill_gaps=fill_gaps.value if fill_gaps else None,
         drop_duplicates=drop_duplicates.value if drop_duplicates else None,
-        max_epochs=max_epochs, random_state=seed, device=device, progress=progress)
+        max_epochs=max_epochs, augment=augment.value if augment else None,
+        teacher=str(teacher) if teacher is not None else None, distill_weight=distill_weight,
+        random_state=seed, device=device, progress=progress)
 
 
 def trains(command):

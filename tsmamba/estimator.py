@@ -18,6 +18,7 @@ from . import conformal, model_io
 from .checkpoint import Checkpointer, fingerprint
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, fit_scaler
+from .distillation import teacher_forecast
 from .errors import TSMambaInputError
 from .fitted import FittedState
 from .long_format import to_long
@@ -39,10 +40,19 @@ class TSMambaForecaster(BaseEstimator):
         {"bidirectional_time": True} for tsm2; `tsmamba.models.model_options(name)` lists them.
     learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
         is a shuffled pass over the training windows, cut at `max_steps_per_epoch` batches.
-    lr_decay : the learning rate is multiplied by this after every epoch (1.0: constant).
+    lr_decay, warmup_epochs : epoch E trains at learning_rate * lr_decay ** max(0, E - 1 -
+        warmup_epochs): the rate is multiplied by lr_decay after every epoch (1.0: constant),
+        except after the first warmup_epochs.
     loss : the training loss on the scaled values, "mse", "mae" or "huber" (delta 1, i.e. one
         training standard deviation). Early stopping compares validation MSE whatever the
         loss (with val_size=0 it compares the training loss).
+    augment, mixup_sigma : "channel_mixup" mixes every training window (input and target)
+        with a random multiple (N(0, mixup_sigma^2)) of another of its series (CMamba's
+        channel mixup); None trains on the windows as they are.
+    teacher, distill_weight : distillation. `teacher` is a fitted TSMambaForecaster or the
+        directory of a saved one, of the same columns, lookback and horizon; the training loss
+        becomes (1 - distill_weight) loss(forecast, truth) + distill_weight loss(forecast,
+        teacher's forecast). A teacher given as an object is not saved with the model.
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
     time_col, freq : the time axis (detected when None; "ds" for long frames) and its
         frequency (inferred when None).
@@ -62,7 +72,8 @@ class TSMambaForecaster(BaseEstimator):
                  n_layers=2, patch_len=16, stride=8, dropout=0.1, model_options=None,
                  learning_rate=1e-3,
                  batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
-                 loss="mse", val_size=0.2, time_col=None, freq=None, fill_gaps=None,
+                 warmup_epochs=0, loss="mse", augment=None, mixup_sigma=1.0, teacher=None,
+                 distill_weight=0.5, val_size=0.2, time_col=None, freq=None, fill_gaps=None,
                  drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
                  device="auto", progress=True):
         self.model = model
@@ -81,7 +92,12 @@ class TSMambaForecaster(BaseEstimator):
         self.max_steps_per_epoch = max_steps_per_epoch
         self.patience = patience
         self.lr_decay = lr_decay
+        self.warmup_epochs = warmup_epochs
         self.loss = loss
+        self.augment = augment
+        self.mixup_sigma = mixup_sigma
+        self.teacher = teacher
+        self.distill_weight = distill_weight
         self.val_size = val_size
         self.time_col = time_col
         self.freq = freq
@@ -128,12 +144,15 @@ class TSMambaForecaster(BaseEstimator):
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
+        teacher = (teacher_forecast(self.teacher, list(frame.columns), self.lookback,
+                                    self.horizon, scaler, device)
+                   if self.teacher is not None else None)
         checkpointer = None
         if checkpoint_dir is not None:
             run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
             checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
         network, config, result = build_and_train(params, n_series, train_windows, val_windows,
-                                                  device, checkpointer)
+                                                  device, checkpointer, teacher)
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)

@@ -46,6 +46,10 @@ def _json_safe(value):
         return value
     if isinstance(value, dict):  # model_options
         return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):  # a teacher's directory
+        return os.fspath(value)
+    if hasattr(value, "get_params"):  # a teacher given as a fitted forecaster: not saved
+        return None
     return getattr(value, "freqstr", str(value))  # a pandas offset given as freq=
 
 

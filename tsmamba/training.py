@@ -1,5 +1,10 @@
 """The training loop: Adam on a pointwise loss (MSE unless chosen otherwise), gradient clipping,
-early stopping on the validation split's MSE.
+early stopping on the validation split's MSE; optionally channel mixup (`augmentation.py`)
+and distillation from a teacher's forecasts (`distillation.py`).
+
+The first `warmup_epochs` epochs train at the full learning rate and do not count towards
+`lr_decay`: epoch E trains at learning_rate * lr_decay ** max(0, E - 1 - warmup_epochs)
+(CMamba's schedule is warmup_epochs=2 with lr_decay=0.9).
 
 Kept apart from the estimator so the loop reads on its own and the estimator stays about data
 and the scikit-learn contract.
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .augmentation import channel_mixup
 from .checkpoint import Checkpointer, LoopState
 from .data import SlidingWindows
 from .errors import NonFiniteError
@@ -50,13 +56,22 @@ class TrainSettings:
     progress: bool
     lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
     loss: str = "mse"  # a key of LOSSES
+    warmup_epochs: int = 0  # first epochs at the full rate, not counted by lr_decay
+    augment: str | None = None  # None or "channel_mixup"
+    mixup_sigma: float = 1.0  # the mixing weights' standard deviation
+    distill_weight: float = 0.5  # w in (1 - w) loss(truth) + w loss(teacher), with a teacher
 
     @classmethod
     def from_params(cls, params) -> TrainSettings:
         """The training-loop settings among an estimator's parameters."""
         return cls(params["learning_rate"], params["batch_size"], params["max_epochs"],
                    params["max_steps_per_epoch"], params["patience"], params["progress"],
-                   params["lr_decay"], params["loss"])
+                   params["lr_decay"], params["loss"], params["warmup_epochs"],
+                   params["augment"], params["mixup_sigma"], params["distill_weight"])
+
+    def lr_factor(self, epochs_done: int) -> float:
+        """The learning rate after `epochs_done` epochs, as a multiple of learning_rate."""
+        return self.lr_decay ** max(0, epochs_done - self.warmup_epochs)
 
 
 def _progress_bar(enabled: bool) -> Progress:
@@ -87,13 +102,20 @@ def graphed_forward(model: nn.Module, windows: SlidingWindows, batch_size: int,
 
 
 def _train_epoch(model, windows, optimiser, settings, device, generator, epoch,
-                 graphed=None) -> float:
+                 graphed=None, teacher=None) -> float:
     model.train()
     loss_fn = LOSSES[settings.loss]
     running, steps = 0.0, 0
     for x, y in windows.batches(settings.batch_size, generator, settings.max_steps_per_epoch):
+        x, y = x.to(device), y.to(device)
+        if settings.augment == "channel_mixup":
+            x, y = channel_mixup(x, y, settings.mixup_sigma, generator)
         forward = graphed if graphed is not None and len(x) == settings.batch_size else model
-        loss = loss_fn(forward(x.to(device)), y.to(device))
+        forecast = forward(x)
+        loss = loss_fn(forecast, y)
+        if teacher is not None:
+            weight = settings.distill_weight
+            loss = (1 - weight) * loss + weight * loss_fn(forecast, teacher(x))
         if not torch.isfinite(loss):
             raise NonFiniteError(
                 f"the training loss became {loss.item()} at epoch {epoch}, step {steps + 1}; "
@@ -109,14 +131,15 @@ def _train_epoch(model, windows, optimiser, settings, device, generator, epoch,
 
 def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingWindows | None,
           settings: TrainSettings, device: torch.device, generator: torch.Generator,
-          checkpointer: Checkpointer | None = None) -> LoopState:
+          checkpointer: Checkpointer | None = None, teacher: nn.Module | None = None) -> LoopState:
     """Train in place; on return the model holds the weights of the best validation epoch.
 
     With a checkpointer, every completed epoch is saved and an earlier run of the same
-    settings and data is resumed from its last complete epoch.
+    settings and data is resumed from its last complete epoch. With a teacher (windows ->
+    forecasts, as `distillation.TeacherForecast`), the loss is distilled.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=settings.lr_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
     if checkpointer is not None:
         resumed = checkpointer.restore(model, optimiser, scheduler, generator)
@@ -128,7 +151,7 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
             train_loss = _train_epoch(model, train_windows, optimiser, settings, device,
-                                      generator, epoch, graphed)
+                                      generator, epoch, graphed, teacher)
             val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
             if not math.isfinite(val_loss):
                 raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
@@ -159,10 +182,12 @@ class Trained(NamedTuple):
 
 def build_and_train(params, n_series: int, train_windows: SlidingWindows,
                     val_windows: SlidingWindows | None, device: torch.device,
-                    checkpointer: Checkpointer | None = None) -> Trained:
+                    checkpointer: Checkpointer | None = None,
+                    teacher: nn.Module | None = None) -> Trained:
     """The one way from estimator parameters (`TSMambaForecaster.get_params()`, validated by
     `tsmamba.validation.check_params`) to a trained network: `fit`, backtests and
-    cross-validation all come here. Windows live on `device`.
+    cross-validation all come here. Windows live on `device`; `teacher` (the estimator's
+    `teacher` as a `distillation.TeacherForecast`) distils.
 
     Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
     so the same seed gives the same network on CPU."""
@@ -174,5 +199,5 @@ def build_and_train(params, n_series: int, train_windows: SlidingWindows,
         network = build_model(params["model"], config).to(device)
         generator = torch.Generator().manual_seed(seed)
         state = train(network, train_windows, val_windows, TrainSettings.from_params(params),
-                      device, generator, checkpointer)
+                      device, generator, checkpointer, teacher)
     return Trained(network, config, state)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import torch
 
+from .augmentation import AUGMENTATIONS
 from .errors import TSMambaInputError
 from .models import check_model_name
 from .training import LOSSES
@@ -51,6 +52,17 @@ def check_params(params: Mapping) -> None:
     if params["loss"] not in LOSSES:
         raise TSMambaInputError(f"unknown loss {params['loss']!r}; choose one of "
                                 f"{sorted(LOSSES)}")
+    warmup = params["warmup_epochs"]
+    if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+        raise TSMambaInputError(f"warmup_epochs must be a non-negative integer, got {warmup!r}")
+    if params["augment"] not in (None, *AUGMENTATIONS):
+        raise TSMambaInputError(f"unknown augment {params['augment']!r}; use None or one of "
+                                f"{list(AUGMENTATIONS)}")
+    if not params["mixup_sigma"] > 0:
+        raise TSMambaInputError(f"mixup_sigma must be positive, got {params['mixup_sigma']}")
+    if not 0.0 <= params["distill_weight"] <= 1.0:
+        raise TSMambaInputError(f"distill_weight must be in [0, 1], got "
+                                f"{params['distill_weight']}")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -199,3 +199,17 @@ def test_backtest_unknown_dataset_and_setting_are_one_line_errors(runner):
     assert result.exit_code == 1 and "unknown dataset 'ETTh9'" in result.output
     result = runner.invoke(app, ["backtest", "ETTh1", "--set", "horizon=5", "--no-progress"])
     assert result.exit_code == 1 and "cannot set ['horizon']" in result.output
+
+
+def test_fit_distils_from_a_saved_teacher(runner, small_csv, tmp_path):
+    common = ["--horizon", "3", "--lookback", "24", *FAST_ARGS]
+    assert runner.invoke(app, ["fit", str(small_csv), "--out", str(tmp_path / "t"),
+                               *common]).exit_code == 0
+    result = runner.invoke(app, ["fit", str(small_csv), "--out", str(tmp_path / "s"), "--teacher",
+                                 str(tmp_path / "t"), "--distill-weight", "0.5",
+                                 "--augment", "channel_mixup", *common])
+    assert result.exit_code == 0, result.output
+    wrong = runner.invoke(app, ["fit", str(small_csv), "--out", str(tmp_path / "w"), "--teacher",
+                                str(tmp_path / "t"), "--horizon", "4", "--lookback", "24",
+                                *FAST_ARGS])
+    assert wrong.exit_code == 1 and "teacher reads lookback 24 and forecasts horizon 3" in wrong.stderr

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import TSMambaInputError
 from ..estimator import TSMambaForecaster
+from ..distillation import teacher_forecast
 from ..inference import mean_errors
 from ..models import check_model_name
 from ..training import build_and_train
@@ -94,7 +95,8 @@ def _examples(network, data: ProtocolData, split: str, times: pd.Series, column:
     return out
 
 
-def _run(dataset: str, data: ProtocolData, params: dict, split: str, device: torch.device):
+def _run(dataset: str, columns: list, data: ProtocolData, params: dict, split: str,
+         device: torch.device):
     """Train on `data`'s training split with estimator parameters `params` (validated), score
     `split`, and return the run's row and the network."""
     if device.type == "cuda":
@@ -102,8 +104,11 @@ def _run(dataset: str, data: ProtocolData, params: dict, split: str, device: tor
         torch.cuda.reset_peak_memory_stats(device)
     began = time.perf_counter()
     train_windows = data.windows("train")
+    teacher = (teacher_forecast(params["teacher"], columns, data.lookback, data.horizon,
+                                data.scaler, device)
+               if params["teacher"] is not None else None)
     network, config, state = build_and_train(params, data.scaled.shape[1], train_windows,
-                                             data.windows("validation"), device)
+                                             data.windows("validation"), device, teacher=teacher)
     mse, mae, n_windows = score(network, data, split)
     wall = time.perf_counter() - began
     # Validation errors are what settings are chosen by; scored once when that is the split.
@@ -165,7 +170,8 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
     for dataset in datasets:
         record = registry.info(dataset)
         frame = registry.load(dataset)
-        values = frame.drop(columns=[record.time_col]).to_numpy(np.float64)  # (rows, m)
+        columns = [str(c) for c in frame.columns if c != record.time_col]
+        values = frame[columns].to_numpy(np.float64)  # (rows, m)
         times = pd.to_datetime(frame[record.time_col], format="mixed")
         settings = {**backtest_defaults(model, dataset), **(params or {})}
         for horizon in horizons:
@@ -175,7 +181,7 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
                     model=model, horizon=horizon, lookback=lookback, random_state=seed,
                     device=str(resolved), progress=progress, **settings).get_params()
                 check_params(run_params)
-                row, network = _run(dataset, data, run_params, split, resolved)
+                row, network = _run(dataset, columns, data, run_params, split, resolved)
                 rows.append(row)
                 if on_result is not None:
                     on_result(row)
