@@ -23,6 +23,11 @@ def bench_scan(
         skip: Annotated[Optional[list[str]], typer.Option(help="Backends to leave out.")] = None,
         graphs: Annotated[bool, typer.Option(
             help="Also time each call replayed from a CUDA graph: GPU time without Python's.")] = False,
+        sweep: Annotated[bool, typer.Option(
+            help="Time the sweep instead: lengths 2 to 4096 at a fixed b x l, widths 64, 256, "
+                 "1024 (`benchmark.sweep_sizes`).")] = False,
+        rep_ms: Annotated[Optional[int], typer.Option(
+            min=10, help="Milliseconds each timing repeats for (default 200, 100 with rounds).")] = None,
         rounds: Annotated[Optional[int], typer.Option(
             min=1, help="Rounds that each time every backend in turn; rows give the median "
                         "(default: 5 on CUDA, 1 on the CPU).")] = None,
@@ -39,21 +44,25 @@ def bench_scan(
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
-    sizes = [tuple(int(v) for v in s.split(",")) for s in size] if size else benchmark.PAPER_SIZES
+    sizes = ([tuple(int(v) for v in s.split(",")) for s in size] if size else
+             benchmark.sweep_sizes() if sweep else benchmark.PAPER_SIZES)
     dtypes = [getattr(torch, d) for d in (dtype or ["float32", "bfloat16"])]
     table = Table(title=f"selective scan on {torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'}")
     rounds = rounds or (5 if dev.type == "cuda" else 1)
     graph_keys = ("graph_fwd_ms", "graph_fwd_bwd_ms") if graphs and dev.type == "cuda" else ()
     for column in ("backend", "dtype", "b x d x n x l", "max rel err", "fwd ms", "fwd+bwd ms",
+                   "G elem/s",
                    *(("fwd+bwd range",) if rounds > 1 else ()),
                    *(("graph fwd ms", "graph fwd+bwd ms") if graph_keys else ())):
         table.add_column(column)
     rows = []
-    for row in benchmark.run(sizes, dtypes, dev, skip=skip or (), graphs=graphs, rounds=rounds):
+    for row in benchmark.run(sizes, dtypes, dev, skip=skip or (), graphs=graphs, rounds=rounds,
+                             rep_ms=rep_ms):
         rows.append(row)
         spread = (f"{row['fwd_bwd_ms_min']:.3f}–{row['fwd_bwd_ms_max']:.3f}",) if rounds > 1 else ()
         table.add_row(row["backend"], row["dtype"], row["size"], f"{row['max_rel_err']:.1e}",
-                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}", *spread,
+                      f"{row['fwd_ms']:.3f}", f"{row['fwd_bwd_ms']:.3f}",
+                      f"{row['fwd_bwd_gelem_s']:.2f}", *spread,
                       *(f"{row[k]:.3f}" for k in graph_keys))
         print(json.dumps(row), file=sys.stderr, flush=True)
     Console().print(table)

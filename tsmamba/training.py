@@ -138,7 +138,10 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     settings and data is resumed from its last complete epoch. With a teacher (windows ->
     forecasts, as `distillation.TeacherForecast`), the loss is distilled.
     """
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    # On CUDA one fused kernel updates every parameter, instead of a few launches per tensor
+    # (the unfused step was 44 % of a small model's GPU time, BENCHMARKS.md).
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
+                                 fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
     if checkpointer is not None:

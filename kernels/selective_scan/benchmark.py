@@ -26,6 +26,17 @@ from . import selective_scan
 from .naive import naive_selective_scan
 
 PAPER_SIZES = [(32, 512, 16, 96), (32, 512, 16, 720), (8, 2048, 16, 4096)]
+# The sweep: every length a model makes, from TSM2's channel mixer (a few variates) to long
+# lookbacks, at the same work b * l per channel, for three widths.
+SWEEP_LENGTHS = (2, 7, 21, 96, 720, 4096)
+SWEEP_WIDTHS = (64, 256, 1024)
+SWEEP_ROWS_TIMES_LENGTH = 2 ** 17
+
+
+def sweep_sizes(rows_times_length: int = SWEEP_ROWS_TIMES_LENGTH, d_state: int = 16) -> list:
+    """(b, d, n, l) for every sweep width and length, b = rows_times_length // l."""
+    return [(max(rows_times_length // l, 1), d, d_state, l)
+            for d in SWEEP_WIDTHS for l in SWEEP_LENGTHS]
 
 
 def loop_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
@@ -91,21 +102,27 @@ def backends(device: torch.device) -> dict:
     return found
 
 
-def check(fn, device, dtype, size=(2, 40, 16, 300)) -> float:
+# Where every backend is checked first: both Triton layouts (a long row and short ones).
+CHECK_SIZES = ((2, 40, 16, 300), (64, 40, 16, 7))
+
+
+def check(fn, device, dtype, sizes=CHECK_SIZES) -> float:
     """Worst relative error of output and all gradients against the reference."""
-    inputs = make_inputs(*size, dtype, device, seed=1)
-    ref = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
-    ins = {k: v.detach().requires_grad_() for k, v in inputs.items()}
-    w = torch.randn(size[0], size[1], size[3])
-    y = fn(**ins, delta_softplus=True)
-    (y.float() * w.to(device)).sum().backward()
-    y_ref = naive_selective_scan(**ref, delta_softplus=True)
-    (y_ref * w).sum().backward()
-    pairs = [(y.detach(), y_ref.detach())] + [(ins[k].grad, ref[k].grad) for k in ins]
     worst = 0.0
-    for fast, slow in pairs:
-        err = (fast.detach().cpu().float() - slow).abs().max() / slow.abs().max().clamp_min(1e-6)
-        worst = max(worst, float(err))
+    for size in sizes:
+        inputs = make_inputs(*size, dtype, device, seed=1)
+        ref = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
+        ins = {k: v.detach().requires_grad_() for k, v in inputs.items()}
+        w = torch.randn(size[0], size[1], size[3])
+        y = fn(**ins, delta_softplus=True)
+        (y.float() * w.to(device)).sum().backward()
+        y_ref = naive_selective_scan(**ref, delta_softplus=True)
+        (y_ref * w).sum().backward()
+        pairs = [(y.detach(), y_ref.detach())] + [(ins[k].grad, ref[k].grad) for k in ins]
+        for fast, slow in pairs:
+            err = ((fast.detach().cpu().float() - slow).abs().max()
+                   / slow.abs().max().clamp_min(1e-6))
+            worst = max(worst, float(err))
     return worst
 
 
@@ -160,7 +177,7 @@ def warm_up(device: torch.device, seconds: float = 1.0) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(sizes, dtypes, device: torch.device, skip=(), graphs=False, rounds=1):
+def run(sizes, dtypes, device: torch.device, skip=(), graphs=False, rounds=1, rep_ms=None):
     """Yield one row per (dtype, size, backend): correctness and times, the median over
     `rounds` rounds that each time every backend in turn; with `graphs` (CUDA only) also the
     same calls replayed from CUDA graphs."""
@@ -168,7 +185,7 @@ def run(sizes, dtypes, device: torch.device, skip=(), graphs=False, rounds=1):
     found = {name: fn for name, fn in backends(device).items() if name not in skip}
     graphs = graphs and device.type == "cuda"
     # Several rounds, each a shorter do_bench: the median is taken over the rounds.
-    rep_ms = 200 if rounds == 1 else 100
+    rep_ms = rep_ms or (200 if rounds == 1 else 100)
     for dtype in dtypes:
         errs = {name: float("nan") if fn is floor_op else check(fn, device, dtype)
                 for name, fn in found.items()}
@@ -184,9 +201,12 @@ def run(sizes, dtypes, device: torch.device, skip=(), graphs=False, rounds=1):
                     times[name].append(sample)
             for name, samples in times.items():
                 fwd, fwd_bwd, *graph = (statistics.median(col) for col in zip(*samples))
+                b, d, _, l = size
                 row = dict(backend=name, dtype=str(dtype).replace("torch.", ""),
                            size="x".join(map(str, size)), max_rel_err=errs[name], rounds=rounds,
                            fwd_ms=fwd, fwd_bwd_ms=fwd_bwd,
+                           # elements b * l * d per second of forward + backward
+                           fwd_bwd_gelem_s=b * l * d / fwd_bwd / 1e6,
                            fwd_bwd_ms_min=min(s[1] for s in samples),
                            fwd_bwd_ms_max=max(s[1] for s in samples))
                 if graphs:

@@ -107,12 +107,14 @@ def _load_dt(delta_ptrs, bias_ptr, offs_d, mask, mask_d, HAS_BIAS: tl.constexpr,
 def _chunk_states(A_ptr, B_ptr, C_ptr, st_ptr, offs_d, mask_d, t, mask_t, n, ckpt, d_state,
                   seq_len, dt, dtu, first, PTX: tl.constexpr):
     """State n over one chunk: the states H (BLOCK_D, T), seeded with the state stored at
-    checkpoint `ckpt` (the chunk's start), and what built them (A_n, the rows B_n and C_n, dA,
-    dBu). B_ptr, C_ptr point at the block's group of B and C in this batch row."""
+    checkpoint `ckpt` (the chunk's start; zero for the first), and what built them (A_n, the
+    rows B_n and C_n, dA, dBu). B_ptr, C_ptr point at the block's group of B and C in this
+    batch row."""
     A_n = tl.load(A_ptr + offs_d * d_state + n, mask=mask_d, other=0.0)
     B_n = tl.load(B_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
     C_n = tl.load(C_ptr + n * seq_len + t, mask=mask_t, other=0.0).to(tl.float32)
-    h0 = tl.load(st_ptr + ckpt * d_state + n, mask=mask_d, other=0.0)
+    # The state before the first step is zero: it is never stored, nor read.
+    h0 = tl.load(st_ptr + ckpt * d_state + n, mask=mask_d & (offs_d * 0 + ckpt > 0), other=0.0)
     dA = exp2(dt * (A_n * LOG2E)[:, None], PTX)
     dBu = dtu * B_n[None, :]
     _, H = tl.associative_scan((dA, tl.where(first, dBu + dA * h0[:, None], dBu)), 1,
@@ -125,9 +127,11 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
                 states_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr):
-    """`states` gets the state every CKPT steps (CKPT divides T), the backward's chunks; its
-    last entry is the state after the last step (padding steps pass the state on)."""
+                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr,
+                STORE_STATES: tl.constexpr):
+    """With STORE_STATES, `states` gets the state every CKPT steps (CKPT divides T), the
+    backward's chunks, from entry 1 on; its last entry is the state after the last step
+    (padding steps pass the state on). Entry 0, the zero state, is left unwritten."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
@@ -138,9 +142,6 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
     bc_off = (pid_b * n_groups + group) * d_state * seq_len
     PER_CHUNK: tl.constexpr = T // CKPT  # checkpoints per chunk
     st_ptr = states_ptr + (pid_b * dim + offs_d) * (n_chunks * PER_CHUNK + 1) * d_state
-    for n in range(d_state):
-        tl.store(st_ptr + n, tl.zeros((BLOCK_D,), dtype=tl.float32), mask=mask_d)
-    tl.debug_barrier()
     if HAS_D:
         Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
     for k in range(n_chunks):
@@ -157,9 +158,10 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
                 A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n,
                 k * PER_CHUNK, d_state, seq_len, dt, dtu, first, PTX)
             y += H * C_n[None, :]
-            for c in tl.static_range(PER_CHUNK):
-                _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
-                            (c + 1) * CKPT - 1, BLOCK_D, T, V)
+            if STORE_STATES:
+                for c in tl.static_range(PER_CHUNK):
+                    _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
+                                (c + 1) * CKPT - 1, BLOCK_D, T, V)
         if HAS_D:
             y += Dv[:, None] * u
         if HAS_Z:
@@ -170,30 +172,19 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
 
 
 @triton.jit
-def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr,
-                states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dD_ptr, dz_ptr,
-                dbias_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks, n_states, bc_numel,
-                HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-                SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
-                SCAN_CONSTRAINTS: tl.constexpr):
-    """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
-    (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
-    none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each."""
-    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_t = tl.arange(0, T)
-    mask_d = offs_d < dim
-    first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
-    group = (pid_d * BLOCK_D) // group_dim
-    row = (pid_b * dim + offs_d) * seq_len
-    bc_off = (pid_b * n_groups + group) * d_state * seq_len
-    st_ptr = states_ptr + (pid_b * dim + offs_d) * n_states * d_state
-    cr_ptr = carry_ptr + (pid_b * dim + offs_d) * d_state
-    if HAS_D:
-        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
-    dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
-    dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+def _backward_row(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
+                  carry_ptr, du_ptr, ddelta_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len, d_state,
+                  n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n, mask_d,
+                  first, last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D: tl.constexpr,
+                  HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+                  BLOCK_D: tl.constexpr, T: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr,
+                  SCAN_PTX: tl.constexpr, SCAN_CONSTRAINTS: tl.constexpr):
+    """The backward over the chunks of batch row `b_row`, for the program's channels: writes
+    du, ddelta, dz, adds dB and dC, and returns the accumulators with this row's part."""
+    row = (b_row * dim + offs_d) * seq_len
+    bc_off = (b_row * n_groups + group) * d_state * seq_len
+    st_ptr = states_ptr + (b_row * dim + offs_d) * n_states * d_state
+    cr_ptr = carry_ptr + (b_row * dim + offs_d) * d_state
     for kk in range(n_chunks):
         k = n_chunks - 1 - kk
         t = k * T + offs_t
@@ -227,8 +218,7 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
             GB += G * B_n[None, :]
             X = G * (H - dBu)  # G_t dA_t h_{t-1}
             XA += X * A_n[:, None]
-            tl.atomic_add(dA_ptr + offs_d * d_state + n, tl.sum(X * dt, axis=1), mask=mask_d,
-                          sem="relaxed")
+            dA_acc += tl.where(offs_n[None, :] == n, tl.sum(X * dt, axis=1)[:, None], 0.0)
             dB_ptrs = dBC_ptr + bc_off + n * seq_len + t
             tl.atomic_add(dB_ptrs, tl.sum(G * dtu, axis=0), mask=mask_t, sem="relaxed")
             tl.atomic_add(dB_ptrs + bc_numel, tl.sum(H * dy, axis=0), mask=mask_t, sem="relaxed")
@@ -248,6 +238,49 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
         tl.store(du_ptr + offs, du.to(du_ptr.dtype.element_ty), mask=mask)
         tl.store(ddelta_ptr + offs, ddt.to(ddelta_ptr.dtype.element_ty), mask=mask)
         tl.debug_barrier()  # the carries written above are read by other threads next chunk
+    return dA_acc, dD_acc, dbias_acc
+
+
+@triton.jit
+def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, dout_ptr,
+                    states_ptr, carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dD_ptr, dz_ptr,
+                    dbias_ptr, batch, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
+                    n_states, bc_numel,
+                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                    SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
+                    V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
+                    SCAN_CONSTRAINTS: tl.constexpr, N_POW2: tl.constexpr):
+    """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
+    (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
+    none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each.
+
+    A program takes the batch rows pid_b, pid_b + P, ... (P programs along the grid's first
+    axis) for its channels, and sums dA, D's and delta_bias' gradients over all of them in
+    registers before one atomic add each: with many short rows, adding once per row would
+    queue tens of thousands of programs on the same (d, n) addresses."""
+    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_t = tl.arange(0, T)
+    offs_n = tl.arange(0, N_POW2)
+    mask_d = offs_d < dim
+    first, last = (offs_t == 0)[None, :], (offs_t == T - 1)[None, :]
+    group = (pid_d * BLOCK_D) // group_dim
+    if HAS_D:
+        Dv = tl.load(D_ptr + offs_d, mask=mask_d, other=0.0)
+    else:
+        Dv = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    dA_acc = tl.zeros((BLOCK_D, N_POW2), dtype=tl.float32)  # column n: dA[:, n] so far
+    dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    for b_row in range(pid_b, batch, tl.num_programs(0)):
+        dA_acc, dD_acc, dbias_acc = _backward_row(
+            u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
+            carry_ptr, du_ptr, ddelta_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len, d_state,
+            n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n, mask_d, first,
+            last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D, HAS_Z, HAS_BIAS,
+            SOFTPLUS, BLOCK_D, T, V, PTX, SCAN_PTX, SCAN_CONSTRAINTS)
+    tl.atomic_add(dA_ptr + offs_d[:, None] * d_state + offs_n[None, :], dA_acc,
+                  mask=mask_d[:, None] & (offs_n < d_state)[None, :], sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD_ptr + offs_d, dD_acc, mask=mask_d, sem="relaxed")
     if HAS_BIAS:

@@ -42,7 +42,8 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         plan = plan_call(b, d, 1 if B.dim() == 3 else B.shape[1], A.shape[1], l,
                          CONFIG.get(u.element_size(), CONFIG[4]), bool(delta_softplus),
                          for_backward, (u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype,
-                                        _dtype(D), _dtype(z), _dtype(delta_bias)))
+                                        _dtype(D), _dtype(z), _dtype(delta_bias)),
+                         bool(return_last_state))
         u, delta, B, C = u.contiguous(), delta.contiguous(), B.contiguous(), C.contiguous()
         z = z.contiguous() if z is not None else None
         A32 = A.float().contiguous()

@@ -108,3 +108,12 @@ def test_benchmark_checks_and_times_every_cpu_backend():
     for r in rows:
         assert r["max_rel_err"] < 1e-5 and r["fwd_ms"] > 0 and r["rounds"] == 3
         assert 0 < r["fwd_bwd_ms_min"] <= r["fwd_bwd_ms"] <= r["fwd_bwd_ms_max"]
+
+
+def test_the_sweep_covers_every_length_and_width_at_the_same_work_per_channel():
+    from tsmamba.kernels.selective_scan import benchmark
+
+    sizes = benchmark.sweep_sizes(4096)
+    assert {l for *_, l in sizes} == set(benchmark.SWEEP_LENGTHS)
+    assert {d for _, d, _, _ in sizes} == set(benchmark.SWEEP_WIDTHS)
+    assert all(abs(b * l - 4096) < l for b, _, _, l in sizes)

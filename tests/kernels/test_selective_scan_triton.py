@@ -22,17 +22,25 @@ CASES = [
     (2, 5, 4, 33, None, True, True, True, True),  # one full chunk and one partial
     (1, 18, 1, 65, None, False, False, False, False),  # three chunks, five channel blocks, n = 1
     (1, 6, 4, 40, 3, True, False, True, True),  # grouped B/C, blocks of 2 channels
+    (3, 6, 4, 7, None, True, True, True, True),  # short rows: 7 of 8 steps, 3 rows a program
+    (2, 8, 3, 5, 2, True, True, True, True),  # short rows, grouped: blocks inside a group
 ]
 
 
 SMALL_SETTINGS = {
     # Both kernels on chunks of 32 steps, so these short sequences cross chunk boundaries.
     "same-chunks": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
-                                        bwd_block_d=4, bwd_chunk=32),
+                                        bwd_block_d=4, bwd_chunk=32, short_max=0),
     # The forward on chunks of 64 that store the state every 32 steps, the backward on those
     # 32-step chunks, with blocks of its own width.
     "checkpoints-inside-chunks": triton_plan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
-                                                      bwd_block_d=2, bwd_chunk=32),
+                                                      bwd_block_d=2, bwd_chunk=32, short_max=0),
+    # Sequences of up to 64 steps in one chunk with channels across the lanes: tiles of 16
+    # elements (2 channels of 8 steps, 1 of 64), and a backward of 2 programs at most, so
+    # that each walks several batch rows and sums dA, dD and dbias over them.
+    "short-rows": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
+                                       bwd_block_d=4, bwd_chunk=32, short_max=64, short_tile=16,
+                                       short_warps=1, short_programs=2),
 }
 
 
@@ -76,6 +84,21 @@ def test_triton_matches_naive_forward_and_backward(case, dtype):
         if inputs[name] is not None:
             assert grads[name].dtype == inputs[name].dtype, name
             close(grads[name].cpu().float(), grads_ref[name], tol * 2, f"d{name}")
+
+
+def test_the_layout_follows_the_length():
+    settings = SMALL_SETTINGS["short-rows"]
+    f32 = torch.float32
+    dtypes = (f32,) * 8
+
+    def plan(b, d, l):
+        return triton_plan.plan_call(b, d, 1, 4, l, settings, True, True, dtypes)
+
+    short, long = plan(6, 5, 7), plan(6, 5, 65)
+    assert short.short and short.fwd_constexprs["T"] == 8 and short.fwd_constexprs["BLOCK_D"] == 2
+    assert short.bwd_grid == (1, 3, 1)  # 2 programs at most: one per channel block, every row
+    assert not long.short and long.bwd_grid == (6, 2, 1)  # a program per batch row
+    assert plan(6, 5, 64).short and not plan(6, 5, 65).short
 
 
 def test_auto_dispatch_uses_triton_only_for_cuda_tensors():

@@ -32,8 +32,11 @@ def backward_steps_per_thread(l, dtype):
     return plan.bwd_constexprs["V"]
 
 
-CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 64, 4),
-         (torch.bfloat16, 65, 4), (torch.bfloat16, 512, 8), (torch.bfloat16, 500, 8)]
+# (dtype, length, steps per thread of the backward): the time-parallel layout at 4 and 8 steps
+# per thread, lengths aligned and not; then short rows (one chunk, a step per thread).
+CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 128, 4),
+         (torch.bfloat16, 127, 4), (torch.bfloat16, 512, 8), (torch.bfloat16, 500, 8),
+         (torch.float32, 7, 1), (torch.bfloat16, 21, 1), (torch.float32, 64, 1)]
 
 
 @pytest.mark.parametrize("dtype, l, steps", CASES,
@@ -52,9 +55,10 @@ def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     close(last.cpu(), last_ref, tol, "last state")
     for name in GRAD_NAMES:
         close(grads[name].cpu().float(), grads_ref[name], 2 * tol, f"d{name}")
-    if DEVICE == "cuda":  # the scan ran as PTX exactly where the rows are 16-element aligned
+    if DEVICE == "cuda":  # the scan ran as PTX exactly where long rows are 16-element aligned
         (chosen,) = triton_op._backward_launch.chosen.values()
-        assert bool(chosen["SCAN_PTX"]) == (l % 16 == 0)
+        short = l <= triton_plan.CONFIG[dtype.itemsize].short_max
+        assert bool(chosen["SCAN_PTX"]) == (l % 16 == 0 and not short)
 
 
 class Compiled:
