@@ -27,11 +27,13 @@ class Settings:
     bwd_chunk / 32 steps per thread, which its scan's PTX relies on.
 
     Sequences of at most `short_max` steps (TSM2's channel mixer scans 7 or 21 variates) take
-    one chunk of the next power of two steps, and a program owns as many channels as make a
-    tile of `short_tile` (channels x steps) elements, in `short_warps` warps: channels, not
-    time, fill the lanes, so short rows waste none. Their backward runs on at most
-    `short_programs` programs, each over many batch rows, so that dA, D's and delta_bias'
-    gradients (sums over the batch) are added once per program, not once per row."""
+    chunks of a power of two steps, the one of at least `short_chunk_min` (or the whole
+    sequence's next power of two, if shorter) that pads the sequence least, and a program owns
+    as many channels as make a tile of `short_tile` (channels x steps) elements, in
+    `short_warps` warps: channels, not time, fill the lanes, so short rows waste none. Their
+    backward runs on at most `short_programs` programs, each over many batch rows, so that dA,
+    D's and delta_bias' gradients (sums over the batch) are added once per program, not once
+    per row."""
 
     chunks: tuple
     lane_steps: int
@@ -42,6 +44,9 @@ class Settings:
     short_tile: int = 1024
     short_warps: int = 4
     short_programs: int = 1056  # 8 per multiprocessor of an H100 or H200
+    # 64: one chunk of the whole sequence, the setting the H200 sweep timed (BENCHMARKS.md);
+    # shorter chunks (fewer padded steps, more stored states) are tested but not yet timed.
+    short_chunk_min: int = 64
 
 
 # By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
@@ -64,6 +69,14 @@ def _chunk_for(seq_len: int, chunks) -> int:
 
 def _next_pow2(x: int) -> int:
     return 1 << max(x - 1, 0).bit_length()
+
+
+def _short_chunk(seq_len: int, chunk_min: int) -> int:
+    """The power of two of at least `chunk_min` steps (the sequence's own next power of two, if
+    that is less) that pads the sequence least, the longer one on a tie."""
+    whole = max(2, _next_pow2(seq_len))
+    chunks = [c for c in (2 ** k for k in range(1, whole.bit_length())) if c >= chunk_min]
+    return _chunk_for(seq_len, chunks or [whole])
 
 
 def _block_d(block: int, group_dim: int, n_groups: int) -> int:
@@ -96,7 +109,7 @@ class Plan:
         self.casts = None if same and B == C and fp32_params else dtypes
         self.short = seq_len <= settings.short_max
         if self.short:
-            fwd_chunk = bwd_chunk = max(2, _next_pow2(seq_len))
+            fwd_chunk = bwd_chunk = _short_chunk(seq_len, settings.short_chunk_min)
         else:
             fwd_chunk = _chunk_for(seq_len, settings.chunks)
             bwd_chunk = min(settings.bwd_chunk, fwd_chunk)

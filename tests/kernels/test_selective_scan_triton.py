@@ -35,12 +35,13 @@ SMALL_SETTINGS = {
     # 32-step chunks, with blocks of its own width.
     "checkpoints-inside-chunks": triton_plan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
                                                       bwd_block_d=2, bwd_chunk=32, short_max=0),
-    # Sequences of up to 64 steps in one chunk with channels across the lanes: tiles of 16
-    # elements (2 channels of 8 steps, 1 of 64), and a backward of 2 programs at most, so
-    # that each walks several batch rows and sums dA, dD and dbias over them.
+    # Sequences of up to 64 steps with channels across the lanes, in chunks of 8 or more
+    # steps (33 and 40 steps take several): tiles of 16 elements (2 channels of 8 steps), and
+    # a backward of 2 programs at most, so that each walks several batch rows and sums dA, dD
+    # and dbias over them.
     "short-rows": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
                                        bwd_block_d=4, bwd_chunk=32, short_max=64, short_tile=16,
-                                       short_warps=1, short_programs=2),
+                                       short_warps=1, short_programs=2, short_chunk_min=8),
 }
 
 
