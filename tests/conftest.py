@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TSMAMBA_DATA_DIR", REPO.parent / "shared" / "data"))
 # The dataset registry reads from here; tests never download.
 os.environ["TSMAMBA_DATA_DIR"] = str(SHARED_DATA)
+# Tests that compare two fits bit for bit need the same thread count in both, whatever else
+# the machine runs meanwhile (tsmamba otherwise takes fewer threads beside busy processes).
+os.environ.setdefault("TSMAMBA_CPU_THREADS", str(torch.get_num_threads()))
 
 # Small training budgets keep the suite fast; the numbers here are about behaviour, not skill.
 # The CPU is pinned because several tests compare two fits or a fit and its reload bit for bit,

@@ -32,6 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .augmentation import channel_mixup
 from .checkpoint import Checkpointer, LoopState
+from .cpu_threads import training_threads
 from .data import SlidingWindows
 from .errors import NonFiniteError
 from .inference import mean_errors
@@ -193,11 +194,12 @@ def build_and_train(params, n_series: int, train_windows: SlidingWindows,
     `teacher` as a `distillation.TeacherForecast`) distils.
 
     Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
-    so the same seed gives the same network on CPU."""
+    so the same seed gives the same network on CPU (on the same number of threads, which
+    `cpu_threads.training_threads` picks)."""
     config = build_config(params["model"], params["model_options"], n_series=n_series, **params)
     seed = params["random_state"]
     fork = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork):
+    with torch.random.fork_rng(devices=fork), training_threads(device):
         torch.manual_seed(seed)
         network = build_model(params["model"], config).to(device)
         generator = torch.Generator().manual_seed(seed)
