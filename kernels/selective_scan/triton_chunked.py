@@ -173,14 +173,16 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
 
 @triton.jit
 def _backward_row(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
-                  carry_ptr, du_ptr, ddelta_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len, d_state,
-                  n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n, mask_d,
-                  first, last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D: tl.constexpr,
+                  carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len,
+                  d_state, n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n,
+                  mask_d, first, last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D: tl.constexpr,
                   HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
                   BLOCK_D: tl.constexpr, T: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr,
-                  SCAN_PTX: tl.constexpr, SCAN_CONSTRAINTS: tl.constexpr):
+                  SCAN_PTX: tl.constexpr, SCAN_CONSTRAINTS: tl.constexpr,
+                  LOOP_ROWS: tl.constexpr):
     """The backward over the chunks of batch row `b_row`, for the program's channels: writes
-    du, ddelta, dz, adds dB and dC, and returns the accumulators with this row's part."""
+    du, ddelta, dz, adds dB and dC (and dA, unless LOOP_ROWS sums it in dA_acc), and returns
+    the accumulators with this row's part."""
     row = (b_row * dim + offs_d) * seq_len
     bc_off = (b_row * n_groups + group) * d_state * seq_len
     st_ptr = states_ptr + (b_row * dim + offs_d) * n_states * d_state
@@ -218,7 +220,11 @@ def _backward_row(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_p
             GB += G * B_n[None, :]
             X = G * (H - dBu)  # G_t dA_t h_{t-1}
             XA += X * A_n[:, None]
-            dA_acc += tl.where(offs_n[None, :] == n, tl.sum(X * dt, axis=1)[:, None], 0.0)
+            if LOOP_ROWS:
+                dA_acc += tl.where(offs_n[None, :] == n, tl.sum(X * dt, axis=1)[:, None], 0.0)
+            else:
+                tl.atomic_add(dA_ptr + offs_d * d_state + n, tl.sum(X * dt, axis=1),
+                              mask=mask_d, sem="relaxed")
             dB_ptrs = dBC_ptr + bc_off + n * seq_len + t
             tl.atomic_add(dB_ptrs, tl.sum(G * dtu, axis=0), mask=mask_t, sem="relaxed")
             tl.atomic_add(dB_ptrs + bc_numel, tl.sum(H * dy, axis=0), mask=mask_t, sem="relaxed")
@@ -249,15 +255,20 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
                     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                     SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
                     V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
-                    SCAN_CONSTRAINTS: tl.constexpr, N_POW2: tl.constexpr):
+                    SCAN_CONSTRAINTS: tl.constexpr, N_POW2: tl.constexpr,
+                    LOOP_ROWS: tl.constexpr):
     """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
     (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
     none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each.
 
-    A program takes the batch rows pid_b, pid_b + P, ... (P programs along the grid's first
-    axis) for its channels, and sums dA, D's and delta_bias' gradients over all of them in
-    registers before one atomic add each: with many short rows, adding once per row would
-    queue tens of thousands of programs on the same (d, n) addresses."""
+    Without LOOP_ROWS a program takes batch row pid_b. With it (the short-row layout) a
+    program takes rows pid_b, pid_b + P, ... (P programs along the grid's first axis) and sums
+    dA, D's and delta_bias' gradients over all of them in registers before one atomic add
+    each: with many short rows, adding once per row would queue tens of thousands of programs
+    on the same (d, n) addresses. The time-parallel layout keeps the code it had before, a
+    program per row and dA's atomic add per chunk: with both changes everywhere, long rows ran
+    1.2-1.5x slower on an H200 than before on an H100, while mamba_ssm's times held
+    (BENCHMARKS.md); one machine's A/B has not yet said which change it was."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
@@ -272,15 +283,23 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
     dA_acc = tl.zeros((BLOCK_D, N_POW2), dtype=tl.float32)  # column n: dA[:, n] so far
     dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
-    for b_row in range(pid_b, batch, tl.num_programs(0)):
+    if LOOP_ROWS:
+        for b_row in range(pid_b, batch, tl.num_programs(0)):
+            dA_acc, dD_acc, dbias_acc = _backward_row(
+                u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
+                carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len,
+                d_state, n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n,
+                mask_d, first, last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D, HAS_Z, HAS_BIAS,
+                SOFTPLUS, BLOCK_D, T, V, PTX, SCAN_PTX, SCAN_CONSTRAINTS, LOOP_ROWS)
+        tl.atomic_add(dA_ptr + offs_d[:, None] * d_state + offs_n[None, :], dA_acc,
+                      mask=mask_d[:, None] & (offs_n < d_state)[None, :], sem="relaxed")
+    else:
         dA_acc, dD_acc, dbias_acc = _backward_row(
             u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
-            carry_ptr, du_ptr, ddelta_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len, d_state,
-            n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n, mask_d, first,
-            last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D, HAS_Z, HAS_BIAS,
-            SOFTPLUS, BLOCK_D, T, V, PTX, SCAN_PTX, SCAN_CONSTRAINTS)
-    tl.atomic_add(dA_ptr + offs_d[:, None] * d_state + offs_n[None, :], dA_acc,
-                  mask=mask_d[:, None] & (offs_n < d_state)[None, :], sem="relaxed")
+            carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dz_ptr, pid_b, dim, seq_len,
+            d_state, n_groups, group, n_chunks, n_states, bc_numel, offs_d, offs_t, offs_n,
+            mask_d, first, last, Dv, dA_acc, dD_acc, dbias_acc, HAS_D, HAS_Z, HAS_BIAS,
+            SOFTPLUS, BLOCK_D, T, V, PTX, SCAN_PTX, SCAN_CONSTRAINTS, LOOP_ROWS)
     if HAS_D:
         tl.atomic_add(dD_ptr + offs_d, dD_acc, mask=mask_d, sem="relaxed")
     if HAS_BIAS:

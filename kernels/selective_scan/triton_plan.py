@@ -166,7 +166,7 @@ class Plan:
         ptx, constraints = (adjoint_scan_ptx(steps) if INLINE_PTX and seq_len % 16 == 0
                             else ("", ""))
         constexprs = dict(BLOCK_D=block, T=chunk, V=steps, SCAN_PTX=ptx,
-                          SCAN_CONSTRAINTS=constraints, num_warps=1)
+                          SCAN_CONSTRAINTS=constraints, num_warps=1, LOOP_ROWS=False)
         return (batch, _cdiv(dim, block), 1), constexprs
 
     @staticmethod
@@ -180,7 +180,7 @@ class Plan:
         d_blocks = _cdiv(dim, block)
         rows_per_program = max(1, min(batch, settings.short_programs // d_blocks))
         return ((batch, d_blocks, 1), tile, (rows_per_program, d_blocks, 1),
-                dict(tile, SCAN_PTX="", SCAN_CONSTRAINTS=""))
+                dict(tile, SCAN_PTX="", SCAN_CONSTRAINTS="", LOOP_ROWS=True))
 
 
 plan_call = functools.lru_cache(maxsize=1024)(Plan)
