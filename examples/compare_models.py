@@ -22,6 +22,7 @@ import pandas as pd
 
 from tsmamba import TSMambaForecaster
 from tsmamba.datasets import demo
+from tsmamba.models import model_names
 
 
 def score(forecasts, truths, scale) -> tuple[float, float]:
@@ -65,7 +66,7 @@ def main():
     parser.add_argument("--lookback", type=int, default=96)
     parser.add_argument("--season", type=int, default=24)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--models", nargs="+", default=["tsm2", "s4", "mamba", "mamba2"])
+    parser.add_argument("--models", nargs="+", default=model_names())
     parser.add_argument("--option", action="append", default=[], metavar="MODEL:KEY=JSON",
                         help="also run MODEL with this option, e.g. tsm2:bidirectional_time=true")
     args = parser.parse_args()

@@ -50,7 +50,7 @@ class TeacherForecast(nn.Module):
 def fitted_teacher(teacher, device):
     """The fitted forecaster that `teacher` names: itself, or the model saved in that
     directory (loaded onto `device`)."""
-    from .estimator import TSMambaForecaster
+    from .estimator import TSMambaForecaster  # here: the estimator imports this module
 
     if isinstance(teacher, (str, os.PathLike)):
         return TSMambaForecaster.load(teacher, device=str(device))
