@@ -9,8 +9,9 @@ and in the backward du and ddelta, simply accumulate over the n loop. This mirro
 mamba_ssm's CUDA kernel is organised (threads over time, a loop over states).
 
 State crosses chunk boundaries through `states` (b, d, n_states, n): the forward writes the
-state at every chunk start there (and, when a backward will follow, every `CKPT` steps inside
-longer chunks), and the backward reads them back as the starts of its own chunks, so nothing
+state at every chunk end there (and, when a backward will follow, every `CKPT` steps inside
+longer chunks; the zero state before the first step is neither written nor read), and the
+backward reads them back as the starts of its own chunks, so nothing
 of size (b, d, l, n) is ever stored. The backward walks its chunks in reverse and runs the
 adjoint recurrence G_t = C_t dy_t + dA_{t+1} G_{t+1} as a reverse scan (`_adjoint_scan`), one
 warp per chunk; the adjoint at the chunk's first step, times its dA, is the carry into the
@@ -26,6 +27,11 @@ dB and dC sum over channels: a program sums its BLOCK_D channels in registers an
 (T,) result atomically; dA, D and delta_bias sum over batch and time the same way. The atomics
 are relaxed: Triton's default (acquire-release) puts a GPU-wide memory barrier behind each
 one, which cost more than the arithmetic (BENCHMARKS.md).
+
+The same kernels serve short sequences (TSM2's channel mixer scans a handful of variates) in
+the plan's short-row layout: a chunk of a few steps and many channels per program, so that
+channels, not idle time steps, fill the lanes, and a backward program that walks many batch
+rows (`LOOP_ROWS`) and adds the batch sums once at its end.
 
 Launch settings and their planning are in `triton_plan.py`, the autograd op that launches these
 kernels in `triton_op.py`.
