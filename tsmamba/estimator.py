@@ -18,7 +18,6 @@ from . import conformal, model_io
 from .checkpoint import Checkpointer, fingerprint
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, fit_scaler
-from .distillation import teacher_forecast
 from .errors import TSMambaInputError
 from .fitted import FittedState
 from .long_format import to_long
@@ -109,6 +108,9 @@ class TSMambaForecaster(BaseEstimator):
         self.device = device
         self.progress = progress
 
+    def _frame_options(self) -> FrameOptions:
+        return FrameOptions.from_params(self.get_params())
+
     def _split(self, n_rows: int) -> int:
         """Row where validation targets start; n_rows when there is no validation split."""
         n_val = int(round(self.val_size * n_rows))
@@ -132,10 +134,10 @@ class TSMambaForecaster(BaseEstimator):
         params = self.get_params()
         check_params(params)
         device = resolve_device(self.device)
-        frame, long = FrameOptions.from_params(params).read(
+        frame, long = self._frame_options().read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
-        n_rows, n_series = frame.values.shape
+        n_rows = len(frame.values)
         train_stop = self._split(n_rows)
         scaler = fit_scaler(frame.values, train_stop)
         scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
@@ -144,15 +146,12 @@ class TSMambaForecaster(BaseEstimator):
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
-        teacher = (teacher_forecast(self.teacher, list(frame.columns), self.lookback,
-                                    self.horizon, scaler, device)
-                   if self.teacher is not None else None)
         checkpointer = None
         if checkpoint_dir is not None:
             run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
             checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
-        network, config, result = build_and_train(params, n_series, train_windows, val_windows,
-                                                  device, checkpointer, teacher)
+        network, config, result = build_and_train(params, frame.columns, scaler, train_windows,
+                                                  val_windows, device, checkpointer)
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)
@@ -166,7 +165,7 @@ class TSMambaForecaster(BaseEstimator):
         return self
 
     def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
-        frame, long = FrameOptions.from_params(self.get_params()).read(
+        frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns if c not in self.columns_]
@@ -214,7 +213,7 @@ class TSMambaForecaster(BaseEstimator):
                 forecast[f"{column}-hi-{lvl:g}"] = values[:, j] + width[:, j]
         if long:
             return to_long(forecast, ALIASES[self.model], self.columns_,
-                           FrameOptions.from_params(self.get_params()).long, levels)
+                           self._frame_options().long, levels)
         return forecast
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,

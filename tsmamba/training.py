@@ -34,6 +34,7 @@ from .augmentation import channel_mixup
 from .checkpoint import Checkpointer, LoopState
 from .cpu_threads import training_threads
 from .data import SlidingWindows
+from .distillation import teacher_forecast
 from .errors import NonFiniteError
 from .inference import mean_errors
 from .models import build_config, build_model
@@ -184,19 +185,22 @@ class Trained(NamedTuple):
     state: LoopState
 
 
-def build_and_train(params, n_series: int, train_windows: SlidingWindows,
+def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows,
                     val_windows: SlidingWindows | None, device: torch.device,
-                    checkpointer: Checkpointer | None = None,
-                    teacher: nn.Module | None = None) -> Trained:
+                    checkpointer: Checkpointer | None = None) -> Trained:
     """The one way from estimator parameters (`TSMambaForecaster.get_params()`, validated by
     `tsmamba.validation.check_params`) to a trained network: `fit`, backtests and
-    cross-validation all come here. Windows live on `device`; `teacher` (the estimator's
-    `teacher` as a `distillation.TeacherForecast`) distils.
+    cross-validation all come here. The windows hold the series `columns`, scaled by `scaler`,
+    on `device`; a `teacher` among the parameters distils (`distillation.teacher_forecast`).
 
     Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
     so the same seed gives the same network on CPU (on the same number of threads, which
     `cpu_threads.training_threads` picks)."""
-    config = build_config(params["model"], params["model_options"], n_series=n_series, **params)
+    config = build_config(params["model"], params["model_options"], n_series=len(columns),
+                          **params)
+    teacher = (teacher_forecast(params["teacher"], columns, params["lookback"],
+                                params["horizon"], scaler, device)
+               if params["teacher"] is not None else None)
     seed = params["random_state"]
     fork = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork), training_threads(device):

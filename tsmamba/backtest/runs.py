@@ -21,7 +21,6 @@ import torch
 
 from ..errors import TSMambaInputError
 from ..estimator import TSMambaForecaster
-from ..distillation import teacher_forecast
 from ..inference import mean_errors
 from ..models import check_model_name
 from ..training import build_and_train
@@ -104,11 +103,8 @@ def _run(dataset: str, columns: list, data: ProtocolData, params: dict, split: s
         torch.cuda.reset_peak_memory_stats(device)
     began = time.perf_counter()
     train_windows = data.windows("train")
-    teacher = (teacher_forecast(params["teacher"], columns, data.lookback, data.horizon,
-                                data.scaler, device)
-               if params["teacher"] is not None else None)
-    network, config, state = build_and_train(params, data.scaled.shape[1], train_windows,
-                                             data.windows("validation"), device, teacher=teacher)
+    network, config, state = build_and_train(params, columns, data.scaler, train_windows,
+                                             data.windows("validation"), device)
     mse, mae, n_windows = score(network, data, split)
     wall = time.perf_counter() - began
     # Validation errors are what settings are chosen by; scored once when that is the split.
