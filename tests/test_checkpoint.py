@@ -168,7 +168,7 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_p
 
 
 def test_gradients_are_clipped(monkeypatch):
-    import tsmamba.training as training
+    import tsmamba.training_step as training
 
     norms = []
     real = training.nn.utils.clip_grad_norm_

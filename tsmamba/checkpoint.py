@@ -62,6 +62,18 @@ def _check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
                                  "good checkpoint is kept)")
 
 
+def _numbers(value):
+    """`value` with every one-element tensor (a captured step's learning rates) as a number,
+    so that it can be written as JSON."""
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_numbers(v) for v in value]
+    return value
+
+
 class Checkpointer:
     """Reads and writes the checkpoint of one run in `directory`."""
 
@@ -89,8 +101,8 @@ class Checkpointer:
             for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng/cuda/{i}"] = cuda_state
         metadata = {"format_version": FORMAT_VERSION, "fingerprint": self.fingerprint,
-                    "loop": asdict(state), "param_groups": opt["param_groups"],
-                    "scheduler": scheduler.state_dict()}
+                    "loop": asdict(state), "param_groups": _numbers(opt["param_groups"]),
+                    "scheduler": _numbers(scheduler.state_dict())}
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp",
                                              dir=self.directory)

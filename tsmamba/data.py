@@ -352,6 +352,8 @@ class SlidingWindows:
         """Yield (x, y) batches; shuffled when a generator is given."""
         order = (torch.randperm(self.count, generator=generator) if generator is not None
                  else torch.arange(self.count))
+        # Moved once: copying each batch's indices to a GPU would wait for it every step.
+        order = order.to(self.data.device)
         for k, i in enumerate(range(0, self.count, batch_size)):
             if max_batches is not None and k >= max_batches:
                 return

@@ -9,17 +9,16 @@ The first `warmup_epochs` epochs train at the full learning rate and do not coun
 Kept apart from the estimator so the loop reads on its own and the estimator stays about data
 and the scikit-learn contract.
 
-On CUDA the model's training forward and backward are captured once as CUDA graphs and
-replayed for every full batch: a step of these small networks is otherwise bound by launching
-hundreds of tiny kernels. `TSMAMBA_CUDA_GRAPHS=0` turns this off (tests/test_cuda_graphs.py
-checks it against the plain step on a GPU).
+On CUDA a whole training step (forward, backward, clipping, Adam) is captured once as a CUDA
+graph and replayed for every full batch (`training_step.py`): a step of these small networks
+is otherwise bound by launching hundreds of tiny kernels. `TSMAMBA_CUDA_GRAPHS=0` turns this
+off (tests/test_cuda_graphs.py checks it against the plain step on a GPU).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 import sys
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -38,9 +37,9 @@ from .distillation import teacher_forecast
 from .errors import NonFiniteError
 from .inference import mean_errors
 from .models import build_config, build_model
+from .training_step import (CapturedStep, TrainingStep, can_capture, make_optimiser,
+                            restore_lr_tensors)
 
-GRAD_CLIP = 1.0
-CUDA_GRAPHS = os.environ.get("TSMAMBA_CUDA_GRAPHS", "1") != "0"
 
 # Training losses on the scaled values. Early stopping compares validation MSE whatever the
 # loss, so a robust loss changes what the network fits, not how the best epoch is chosen. Huber is
@@ -84,51 +83,24 @@ def _progress_bar(enabled: bool) -> Progress:
                     disable=not (enabled and sys.stderr.isatty()), transient=False)
 
 
-def graphed_forward(model: nn.Module, windows: SlidingWindows, batch_size: int,
-                    device: torch.device):
-    """The model's training forward (and its backward) as CUDA graphs for batches of
-    `batch_size`, or None off CUDA or with fewer windows than a batch. Parameters are shared
-    with `model`; other batch sizes go through `model` itself."""
-    if device.type != "cuda" or not CUDA_GRAPHS or len(windows) < batch_size:
-        return None
-    model.train()
-    sample, _ = windows.batch(torch.arange(batch_size))  # (batch, lookback, m)
-    torch.cuda.make_graphed_callables(model, (sample.to(device),))
-    # That replaced model.forward by the graph's replay for every call in training mode;
-    # keep the replay for full batches and give the model its own forward back, so that a
-    # last, smaller batch runs eagerly instead of being broadcast into the graph's input.
-    graphed = model.forward
-    del model.forward
-    model.zero_grad(set_to_none=True)  # the capture's warm-up steps left gradients
-    return graphed
-
-
-def _train_epoch(model, windows, optimiser, settings, device, generator, epoch,
-                 graphed=None, teacher=None) -> float:
-    model.train()
-    loss_fn = LOSSES[settings.loss]
-    running, steps = 0.0, 0
+def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None) -> float:
+    """One pass over the training windows; the mean training loss. The steps' losses stay on
+    the device until the epoch ends, so the loop never waits for the GPU."""
+    step.model.train()
+    losses = []
     for x, y in windows.batches(settings.batch_size, generator, settings.max_steps_per_epoch):
         x, y = x.to(device), y.to(device)
         if settings.augment == "channel_mixup":
             x, y = channel_mixup(x, y, settings.mixup_sigma, generator)
-        forward = graphed if graphed is not None and len(x) == settings.batch_size else model
-        forecast = forward(x)
-        loss = loss_fn(forecast, y)
-        if teacher is not None:
-            weight = settings.distill_weight
-            loss = (1 - weight) * loss + weight * loss_fn(forecast, teacher(x))
-        if not torch.isfinite(loss):
-            raise NonFiniteError(
-                f"the training loss became {loss.item()} at epoch {epoch}, step {steps + 1}; "
-                "lower learning_rate or check the data for extreme values")
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        optimiser.step()
-        running += loss.item()
-        steps += 1
-    return running / max(steps, 1)
+        losses.append(step(x, y, teacher(x) if teacher is not None else None))
+    values = torch.stack(losses).cpu() if losses else torch.zeros(1)
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        raise NonFiniteError(
+            f"the training loss became {values[first].item()} at epoch {epoch}, step "
+            f"{first + 1}; lower learning_rate or check the data for extreme values")
+    return values.mean().item()
 
 
 def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingWindows | None,
@@ -140,23 +112,23 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     settings and data is resumed from its last complete epoch. With a teacher (windows ->
     forecasts, as `distillation.TeacherForecast`), the loss is distilled.
     """
-    # On CUDA one fused kernel updates every parameter, instead of a few launches per tensor
-    # (the unfused step was 44 % of a small model's GPU time, BENCHMARKS.md).
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate,
-                                 fused=device.type == "cuda")
+    captured = can_capture(device, len(train_windows), settings.batch_size)
+    optimiser = make_optimiser(model, settings.learning_rate, device, captured)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
     if checkpointer is not None:
         resumed = checkpointer.restore(model, optimiser, scheduler, generator)
         if resumed is not None:
             state, best_state = resumed
-    graphed = graphed_forward(model, train_windows, settings.batch_size, device)
+            if captured:
+                restore_lr_tensors(optimiser, device)
+    step = _training_step(model, optimiser, settings, train_windows, device, captured, teacher)
     with _progress_bar(settings.progress) as bar:
         task = bar.add_task("fit", total=settings.max_epochs, completed=state.epoch, losses="")
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
-            train_loss = _train_epoch(model, train_windows, optimiser, settings, device,
-                                      generator, epoch, graphed, teacher)
+            train_loss = _train_epoch(step, train_windows, settings, device, generator, epoch,
+                                      teacher)
             val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
             if not math.isfinite(val_loss):
                 raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
@@ -177,6 +149,17 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
         model.load_state_dict(best_state)
     model.eval()
     return state
+
+
+def _training_step(model, optimiser, settings, windows, device, captured, teacher):
+    loss_fn = LOSSES[settings.loss]
+    if not captured:
+        return TrainingStep(model, optimiser, loss_fn, settings.distill_weight)
+    model.train()
+    x, y = windows.batch(torch.arange(settings.batch_size))  # (batch, lookback, m), (batch, f, m)
+    x, y = x.to(device), y.to(device)
+    return CapturedStep(model, optimiser, loss_fn, settings.distill_weight, x, y,
+                        teacher(x) if teacher is not None else None)
 
 
 class Trained(NamedTuple):
