@@ -2,8 +2,8 @@
 
     python benchmarks/tune_layouts.py [--json tune.jsonl] [--rep-ms 30]
 
-Short rows (the packed layout): tile slots x channels a program x warps, and the backward's
-program count, at TSM2's channel-mixer shapes. Long rows (the time-parallel layout): the
+Short rows (the packed layout): the shipped tiles, then one tile shape (and adjoint) for
+every length, at TSM2's channel-mixer shapes. Long rows (the time-parallel layout): the
 backward's program count (`long_programs`, 0 = a program per batch row), from many rows of 96
 steps to a few of 4096. Every combination is timed forward + backward
 (`benchmark.time_backend`, eager) in turn on the same inputs, one JSON line each.
@@ -21,15 +21,13 @@ from tsmamba.kernels.selective_scan import benchmark, triton_plan
 
 SHORT_SIZES = [(24608, 256, 16, 7), (65536, 256, 16, 2), (6241, 256, 16, 21), (2048, 256, 16, 64),
                (18724, 64, 16, 7)]
-# (slots, channels a program, warps) at the shipped program count, then that count varied.
-SHORT_VARIANTS = ([dict(short_slots=s, short_block_d=d, short_warps=w)
-                   for s, d, w in ((64, 1, 1), (128, 1, 1), (256, 1, 1), (256, 1, 2), (128, 2, 2),
-                                   (128, 4, 4))]
-                  + [dict(short_programs=p) for p in (2112, 33792)])
+# The shipped table, its backward with the four-term adjoint, then one tile for every length.
+SHORT_VARIANTS = [{}] + [dict(short_tiles=((64, s, d, w, shifted),))
+                         for s, d, w in ((64, 1, 1), (128, 4, 4), (256, 1, 1))
+                         for shifted in (False, True)]
 LONG_SIZES = [(1365, 256, 16, 96), (1365, 1024, 16, 96), (182, 256, 16, 720),
               (32, 256, 16, 4096), (8, 2048, 16, 4096)]
-LONG_VARIANTS = [dict(long_programs=p) for p in (0, 4224, 8448, 16896, 33792)]
-
+LONG_VARIANTS = [dict(long_programs=p) for p in (0, 8448, 33792)]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -28,10 +28,8 @@ dB and dC sum over channels: a program sums its BLOCK_D channels in registers an
 are relaxed: Triton's default (acquire-release) puts a GPU-wide memory barrier behind each
 one, which cost more than the arithmetic (BENCHMARKS.md).
 
-The same kernels serve short sequences (TSM2's channel mixer scans a handful of variates) in
-the plan's short-row layout: a chunk of a few steps and many channels per program, so that
-channels, not idle time steps, fill the lanes, and a backward program that walks many batch
-rows (`LOOP_ROWS`) and adds the batch sums once at its end.
+Short sequences (TSM2's channel mixer scans a handful of variates) take the packed layout of
+`triton_packed.py` instead, which shares these helpers.
 
 Launch settings and their planning are in `triton_plan.py`, the autograd op that launches these
 kernels in `triton_op.py`.
@@ -133,10 +131,9 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
                 states_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr,
-                STORE_STATES: tl.constexpr):
-    """With STORE_STATES, `states` gets the state every CKPT steps (CKPT divides T), the
-    backward's chunks, from entry 1 on; its last entry is the state after the last step
+                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr):
+    """`states` gets the state every CKPT steps (CKPT divides T), the backward's chunks, from
+    entry 1 on; its last entry is the state after the last step
     (padding steps pass the state on). Entry 0, the zero state, is left unwritten."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
@@ -164,10 +161,9 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
                 A_ptr, B_ptr + bc_off, C_ptr + bc_off, st_ptr, offs_d, mask_d, t, mask_t, n,
                 k * PER_CHUNK, d_state, seq_len, dt, dtu, first, PTX)
             y += H * C_n[None, :]
-            if STORE_STATES:
-                for c in tl.static_range(PER_CHUNK):
-                    _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
-                                (c + 1) * CKPT - 1, BLOCK_D, T, V)
+            for c in tl.static_range(PER_CHUNK):
+                _store_step(st_ptr + (k * PER_CHUNK + c + 1) * d_state + n, H, mask_d,
+                            (c + 1) * CKPT - 1, BLOCK_D, T, V)
         if HAS_D:
             y += Dv[:, None] * u
         if HAS_Z:
@@ -267,14 +263,11 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
     (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
     none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each.
 
-    Without LOOP_ROWS a program takes batch row pid_b. With it (the short-row layout) a
-    program takes rows pid_b, pid_b + P, ... (P programs along the grid's first axis) and sums
-    dA, D's and delta_bias' gradients over all of them in registers before one atomic add
-    each: with many short rows, adding once per row would queue tens of thousands of programs
-    on the same (d, n) addresses. The time-parallel layout keeps the code it had before, a
-    program per row and dA's atomic add per chunk: with both changes everywhere, long rows ran
-    1.2-1.5x slower on an H200 than before on an H100, while mamba_ssm's times held
-    (BENCHMARKS.md); one machine's A/B has not yet said which change it was."""
+    Without LOOP_ROWS a program takes batch row pid_b and adds dA's gradient once per chunk.
+    With it (`Settings.long_programs`) a program takes rows pid_b, pid_b + P, ... (P programs
+    along the grid's first axis) and sums dA, D's and delta_bias' gradients over all of them
+    in registers before one atomic add each: with many rows, adding once per row queues
+    thousands of programs on the same (d, n) addresses."""
     pid_b, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)

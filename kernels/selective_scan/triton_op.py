@@ -1,5 +1,5 @@
 """The Triton selective scan as an autograd op: plans a call (`triton_plan`), launches the
-kernels (`triton_chunked`) through the launch cache, and carves the gradients' buffers.
+kernels (`triton_chunked`, or `triton_packed` for short rows) through the launch cache, and carves the gradients' buffers.
 
 At short lengths this op is bound by the CPU that issues it (BENCHMARKS.md), so both passes
 keep the Python between the launches to the few tensor calls they need.
@@ -12,6 +12,7 @@ import torch
 from ..triton_support.launch_cache import CachedLaunch, aligned
 from .triton_adjoint_ptx import check_scan_layout
 from .triton_chunked import backward_kernel, forward_kernel
+from .triton_packed import packed_backward_kernel, packed_forward_kernel
 from .triton_plan import CONFIG, plan_call
 
 # Tests set this to fill outputs with NaN before launch, so unwritten elements show.
@@ -28,8 +29,10 @@ def _dtype(x):
     return None if x is None else x.dtype
 
 
-_forward_launch = CachedLaunch(forward_kernel)
-_backward_launch = CachedLaunch(backward_kernel, vet=check_scan_layout)
+# By layout: time-parallel chunks (False), or short rows packed into tiles (True).
+_forward_launch = {False: CachedLaunch(forward_kernel), True: CachedLaunch(packed_forward_kernel)}
+_backward_launch = {False: CachedLaunch(backward_kernel, vet=check_scan_layout),
+                    True: CachedLaunch(packed_backward_kernel)}
 
 
 class TritonSelectiveScanFn(torch.autograd.Function):
@@ -53,7 +56,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         out = _poison(torch.empty_like(u))
         states = _poison(u.new_empty(*plan.states_shape, dtype=torch.float32))
         inputs_aligned = aligned(u, delta, A32, B, C, D32, z, bias32)
-        _forward_launch(plan if inputs_aligned else None, plan.fwd_grid,
+        _forward_launch[plan.short](plan if inputs_aligned else None, plan.fwd_grid,
                         (u, delta, A32, B, C, D32, z, bias32, out, states) + plan.fwd_ints,
                         plan.fwd_constexprs)
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
@@ -80,7 +83,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         # The plan keys the launcher only for the dtype it fixes: dout arrives in y's.
         key = plan if (ctx.inputs_aligned and dout.dtype == u.dtype
                        and aligned(dout, zeroed, per_step)) else None
-        _backward_launch(key, plan.bwd_grid,
+        _backward_launch[plan.short](key, plan.bwd_grid,
                          (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
                           dBC, dD, dz, dbias) + plan.bwd_ints,
                          plan.bwd_constexprs)

@@ -27,13 +27,16 @@ class Settings:
     bwd_chunk / 32 steps per thread, which its scan's PTX relies on.
 
     Sequences of at most `short_max` steps (TSM2's channel mixer scans 7 or 21 variates) take
-    chunks of a power of two steps, the one of at least `short_chunk_min` (or the whole
-    sequence's next power of two, if shorter) that pads the sequence least, and a program owns
-    as many channels as make a tile of `short_tile` (channels x steps) elements, in
-    `short_warps` warps: channels, not time, fill the lanes, so short rows waste none. Their
-    backward runs on at most `short_programs` programs, each over many batch rows, so that dA,
-    D's and delta_bias' gradients (sums over the batch) are added once per program, not once
-    per row."""
+    the packed layout (`triton_packed.py`): tiles of a number of time slots (or the
+    sequence's next power of two, if more) hold as many whole rows as fit, with a number of
+    channels per program and of warps, all by length (`short_tiles`); the backward runs on at most
+    `short_programs` programs, each over many tiles, so that dA, D's and delta_bias'
+    gradients (sums over the batch) are added once per program, not once per row.
+
+    Where the time-parallel backward has one chunk a row, it runs on at most `long_programs`
+    programs (over the batch rows) and adds those sums once per program (0: a program per row,
+    always). With more chunks a row, a program per row was faster on an H200 (BENCHMARKS.md).
+    """
 
     chunks: tuple
     lane_steps: int
@@ -41,13 +44,16 @@ class Settings:
     bwd_block_d: int
     bwd_chunk: int
     short_max: int = 64
-    short_tile: int = 1024
-    short_warps: int = 4
-    short_programs: int = 1056  # 8 per multiprocessor of an H100 or H200
-    # 64: one chunk of the whole sequence, the setting the H200 sweep timed (BENCHMARKS.md);
-    # shorter chunks (fewer padded steps, more stored states) are tested but not yet timed.
-    short_chunk_min: int = 64
-
+    # (longest row, slots, channels a program, warps, shifted adjoint): the first row that
+    # takes the length. The backward's adjoint G_t = src_t + dA_{t+1} G_{t+1} is either a scan
+    # of pairs on the next step's decay (shifted) or of a four-term composition on this
+    # step's. From `benchmarks/tune_layouts.py` on an H200 (BENCHMARKS.md): rows of a few
+    # steps gain from sharing each B and C load among channels and from the shifted adjoint,
+    # longer ones from small tiles (fewer registers, more warps resident), the longest from
+    # more slots again.
+    short_tiles: tuple = ((4, 128, 4, 4, True), (32, 64, 1, 1, False), (64, 256, 1, 1, False))
+    short_programs: int = 8448  # 64 per multiprocessor of an H100 or H200
+    long_programs: int = 8448
 
 # By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
 CONFIG = {
@@ -69,14 +75,6 @@ def _chunk_for(seq_len: int, chunks) -> int:
 
 def _next_pow2(x: int) -> int:
     return 1 << max(x - 1, 0).bit_length()
-
-
-def _short_chunk(seq_len: int, chunk_min: int) -> int:
-    """The power of two of at least `chunk_min` steps (the sequence's own next power of two, if
-    that is less) that pads the sequence least, the longer one on a tie."""
-    whole = max(2, _next_pow2(seq_len))
-    chunks = [c for c in (2 ** k for k in range(1, whole.bit_length())) if c >= chunk_min]
-    return _chunk_for(seq_len, chunks or [whole])
 
 
 def _block_d(block: int, group_dim: int, n_groups: int) -> int:
@@ -108,39 +106,49 @@ class Plan:
         # Otherwise some gradients come out in another dtype than their input's.
         self.casts = None if same and B == C and fp32_params else dtypes
         self.short = seq_len <= settings.short_max
+        group_dim = dim // n_groups
         if self.short:
-            fwd_chunk = bwd_chunk = _short_chunk(seq_len, settings.short_chunk_min)
+            # Whole rows from the zero state, one tile each: no state but the last is kept.
+            tile = next((t for t in settings.short_tiles if seq_len <= t[0]),
+                        settings.short_tiles[-1])
+            slots = max(tile[1], _next_pow2(seq_len))
+            rows_per_tile = slots // seq_len
+            n_tiles = _cdiv(batch, rows_per_tile)
+            self.n_chunks = n_tiles
+            self.n_states = 1
+            self.states_shape = (batch, dim, 1, d_state) if keep_last else (1,)
         else:
             fwd_chunk = _chunk_for(seq_len, settings.chunks)
             bwd_chunk = min(settings.bwd_chunk, fwd_chunk)
-        # Without a backward to come, only chunk ends are stored (states inside a chunk cost
-        # the forward more than their arithmetic, BENCHMARKS.md).
-        checkpoint = bwd_chunk if for_backward else fwd_chunk
-        self.n_chunks = _cdiv(seq_len, fwd_chunk)
-        self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
-        group_dim = dim // n_groups
-        # One chunk starts from the zero state, so its backward reads no stored state: the
-        # forward stores only the last one, and that only when the caller keeps it.
-        store_states = not (self.short and self.n_chunks == 1) or keep_last
-        self.states_shape = (batch, dim, self.n_states, d_state) if store_states else (1,)
+            # Without a backward to come, only chunk ends are stored (states inside a chunk
+            # cost the forward more than their arithmetic, BENCHMARKS.md).
+            checkpoint = bwd_chunk if for_backward else fwd_chunk
+            self.n_chunks = _cdiv(seq_len, fwd_chunk)
+            self.n_states = self.n_chunks * (fwd_chunk // checkpoint) + 1
+            self.states_shape = (batch, dim, self.n_states, d_state)
         bc_numel = batch * n_groups * d_state * seq_len
         # dA, dD, dbias, the carry, and dB beside dC, carved from one zeroed buffer.
         self.accumulator_sizes = [dim * d_state, dim, dim, batch * dim * d_state, 2 * bc_numel]
         self.accumulated = sum(self.accumulator_sizes)
-        self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
-        self.bwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups,
-                         _cdiv(seq_len, bwd_chunk), self.n_states, bc_numel)
         flags = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus,
                      PTX=INLINE_PTX)
         if self.short:
-            self.fwd_grid, fwd, self.bwd_grid, bwd = self._short_grids(
-                batch, dim, n_groups, fwd_chunk, settings)
-        else:
-            self.fwd_grid, fwd = self._forward_grid(batch, dim, n_groups, settings.fwd_block_d,
-                                                    fwd_chunk, settings.lane_steps)
-            self.bwd_grid, bwd = self._backward_grid(batch, dim, n_groups, settings.bwd_block_d,
-                                                     bwd_chunk, seq_len)
-        self.fwd_constexprs = dict(flags, **fwd, CKPT=checkpoint, STORE_STATES=store_states)
+            self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups, rows_per_tile)
+            self.bwd_ints = self.fwd_ints + (n_tiles, bc_numel)
+            self.fwd_grid, fwd, self.bwd_grid, bwd = self._packed_grids(
+                n_tiles, dim, n_groups, slots, tile[2], tile[3], settings.short_programs)
+            self.fwd_constexprs = dict(flags, **fwd, STORE_LAST=keep_last)
+            self.bwd_constexprs = dict(flags, **bwd, N_POW2=_next_pow2(d_state),
+                                       HAS_DLAST=keep_last, SHIFTED=tile[4])
+            return
+        self.fwd_ints = (dim, seq_len, d_state, group_dim, n_groups, self.n_chunks)
+        self.bwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups,
+                         _cdiv(seq_len, bwd_chunk), self.n_states, bc_numel)
+        self.fwd_grid, fwd = self._forward_grid(batch, dim, n_groups, settings.fwd_block_d,
+                                                fwd_chunk, settings.lane_steps)
+        self.bwd_grid, bwd = self._backward_grid(batch, dim, n_groups, settings.bwd_block_d,
+                                                 bwd_chunk, seq_len, settings.long_programs)
+        self.fwd_constexprs = dict(flags, **fwd, CKPT=checkpoint)
         self.bwd_constexprs = dict(flags, **bwd, N_POW2=_next_pow2(d_state))
 
     @staticmethod
@@ -153,9 +161,10 @@ class Plan:
         return (batch, _cdiv(dim, block), 1), constexprs
 
     @staticmethod
-    def _backward_grid(batch, dim, n_groups, block, chunk, seq_len):
+    def _backward_grid(batch, dim, n_groups, block, chunk, seq_len, programs):
         """Grid and constexprs for `block` channels per program and chunks of `chunk` steps in
-        one warp, chunk / 32 steps per thread; a program per batch row."""
+        one warp, chunk / 32 steps per thread; a program per batch row, or with `programs`
+        at most that many, each over every P-th row."""
         if chunk % 32:
             raise ValueError(f"backward chunks of {chunk} steps: need a multiple of 32")
         block = _block_d(block, dim // n_groups, n_groups)
@@ -165,22 +174,22 @@ class Plan:
         # `triton_adjoint_ptx.check_scan_layout` verifies that on every compiled kernel.
         ptx, constraints = (adjoint_scan_ptx(steps) if INLINE_PTX and seq_len % 16 == 0
                             else ("", ""))
+        d_blocks = _cdiv(dim, block)
+        one_chunk = seq_len <= chunk
+        rows = min(batch, max(1, programs // d_blocks)) if programs and one_chunk else batch
         constexprs = dict(BLOCK_D=block, T=chunk, V=steps, SCAN_PTX=ptx,
-                          SCAN_CONSTRAINTS=constraints, num_warps=1, LOOP_ROWS=False)
-        return (batch, _cdiv(dim, block), 1), constexprs
+                          SCAN_CONSTRAINTS=constraints, num_warps=1, LOOP_ROWS=rows < batch)
+        return (rows, d_blocks, 1), constexprs
 
     @staticmethod
-    def _short_grids(batch, dim, n_groups, chunk, settings):
-        """Both kernels' grids and constexprs for sequences of one chunk: tiles of
-        `short_tile` (channels x steps) elements; the backward on at most `short_programs`
-        programs, each over every P-th batch row."""
-        block = _block_d(min(max(settings.short_tile // chunk, 1), _next_pow2(dim)),
-                         dim // n_groups, n_groups)
-        tile = dict(BLOCK_D=block, T=chunk, V=1, num_warps=settings.short_warps)
+    def _packed_grids(n_tiles, dim, n_groups, slots, block, warps, programs):
+        """Both packed kernels' grids and constexprs: a forward program per (tile of rows,
+        block of `block` channels); the backward on at most `programs` programs."""
+        block = _block_d(min(block, _next_pow2(dim)), dim // n_groups, n_groups)
+        tile = dict(BLOCK_D=block, T=slots, num_warps=warps)
         d_blocks = _cdiv(dim, block)
-        rows_per_program = max(1, min(batch, settings.short_programs // d_blocks))
-        return ((batch, d_blocks, 1), tile, (rows_per_program, d_blocks, 1),
-                dict(tile, SCAN_PTX="", SCAN_CONSTRAINTS="", LOOP_ROWS=True))
+        rows = min(n_tiles, max(1, programs // d_blocks))
+        return (n_tiles, d_blocks, 1), tile, (rows, d_blocks, 1), tile
 
 
 plan_call = functools.lru_cache(maxsize=1024)(Plan)

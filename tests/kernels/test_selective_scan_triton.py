@@ -22,8 +22,10 @@ CASES = [
     (2, 5, 4, 33, None, True, True, True, True),  # one full chunk and one partial
     (1, 18, 1, 65, None, False, False, False, False),  # three chunks, five channel blocks, n = 1
     (1, 6, 4, 40, 3, True, False, True, True),  # grouped B/C, blocks of 2 channels
-    (3, 6, 4, 7, None, True, True, True, True),  # short rows: 7 of 8 steps, 3 rows a program
+    (3, 6, 4, 7, None, True, True, True, True),  # short rows: 2 a tile, 2 tiles a program
     (2, 8, 3, 5, 2, True, True, True, True),  # short rows, grouped: blocks inside a group
+    (11, 4, 3, 3, None, True, True, True, True),  # 5 rows a tile, the last tile part empty
+    (7, 3, 2, 2, None, False, False, False, False),  # 8 rows a tile, plain scan
 ]
 
 
@@ -35,13 +37,23 @@ SMALL_SETTINGS = {
     # 32-step chunks, with blocks of its own width.
     "checkpoints-inside-chunks": triton_plan.Settings(chunks=(64,), lane_steps=1, fwd_block_d=4,
                                                       bwd_block_d=2, bwd_chunk=32, short_max=0),
-    # Sequences of up to 64 steps with channels across the lanes, in chunks of 8 or more
-    # steps (33 and 40 steps take several): tiles of 16 elements (2 channels of 8 steps), and
-    # a backward of 2 programs at most, so that each walks several batch rows and sums dA, dD
-    # and dbias over them.
+    # Sequences of up to 64 steps packed into tiles of 16 slots (or the next power of two of
+    # a longer one: 33 and 40 steps take a tile of 64), 2 channels a program, and a backward
+    # of 2 programs at most, so that each walks several tiles and sums dA, dD and dbias
+    # over them.
     "short-rows": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
-                                       bwd_block_d=4, bwd_chunk=32, short_max=64, short_tile=16,
-                                       short_warps=1, short_programs=2, short_chunk_min=8),
+                                       bwd_block_d=4, bwd_chunk=32, short_max=64,
+                                       short_tiles=((64, 16, 2, 1, True),), short_programs=2),
+    # The same with the backward's adjoint as the four-term composition, and rows of up to 4
+    # steps in tiles of 8 slots, 4 channels a program.
+    "short-rows-composed": triton_plan.Settings(
+        chunks=(32,), lane_steps=1, fwd_block_d=4, bwd_block_d=4, bwd_chunk=32, short_max=64,
+        short_tiles=((4, 8, 4, 2, False), (64, 16, 2, 1, False)), short_programs=2),
+    # The time-parallel backward on 2 programs at most, each over several batch rows (where a
+    # row is one backward chunk: the lengths up to 32).
+    "rows-per-program": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
+                                             bwd_block_d=2, bwd_chunk=32, short_max=0,
+                                             long_programs=2),
 }
 
 
@@ -96,10 +108,39 @@ def test_the_layout_follows_the_length():
         return triton_plan.plan_call(b, d, 1, 4, l, settings, True, True, dtypes)
 
     short, long = plan(6, 5, 7), plan(6, 5, 65)
-    assert short.short and short.fwd_constexprs["T"] == 8 and short.fwd_constexprs["BLOCK_D"] == 2
-    assert short.bwd_grid == (1, 3, 1)  # 2 programs at most: one per channel block, every row
+    assert short.short and short.fwd_constexprs["T"] == 16 and short.fwd_constexprs["BLOCK_D"] == 2
+    assert short.fwd_grid == (3, 3, 1)  # 2 rows a tile; 3 blocks of 2 channels
+    assert short.bwd_grid == (1, 3, 1)  # 2 programs at most: one per channel block, every tile
     assert not long.short and long.bwd_grid == (6, 2, 1)  # a program per batch row
+    rows_per_program = SMALL_SETTINGS["rows-per-program"]
+    looped = triton_plan.plan_call(6, 5, 1, 4, 20, rows_per_program, True, True, dtypes)
+    assert looped.bwd_grid == (1, 3, 1) and looped.bwd_constexprs["LOOP_ROWS"]
+    # Rows of several backward chunks keep a program each.
+    chunked = triton_plan.plan_call(6, 5, 1, 4, 65, rows_per_program, True, True, dtypes)
+    assert chunked.bwd_grid == (6, 3, 1) and not chunked.bwd_constexprs["LOOP_ROWS"]
     assert plan(6, 5, 64).short and not plan(6, 5, 65).short
+
+
+def test_every_planned_argument_is_a_kernel_parameter():
+    # The interpreter ignores keyword arguments a kernel does not take, a compiled launch
+    # refuses them: check the plans against the kernels' signatures here, on every machine.
+    import inspect
+
+    from tsmamba.kernels.selective_scan import triton_chunked, triton_packed
+
+    dtypes = (torch.float32,) * 8
+    kernels = {True: (triton_packed.packed_forward_kernel, triton_packed.packed_backward_kernel),
+               False: (triton_chunked.forward_kernel, triton_chunked.backward_kernel)}
+    for settings in (triton_plan.CONFIG[4], triton_plan.CONFIG[2], *SMALL_SETTINGS.values()):
+        for l in (2, 7, 64, 300):
+            plan = triton_plan.plan_call(2, 8, 1, 4, l, settings, True, True, dtypes)
+            forward, backward = kernels[plan.short]
+            for kernel, tensors, ints, constexprs in (
+                    (forward, 10, plan.fwd_ints, plan.fwd_constexprs),
+                    (backward, 18, plan.bwd_ints, plan.bwd_constexprs)):
+                params = list(inspect.signature(kernel.fn).parameters)
+                assert len(params) == tensors + len(ints) + len(constexprs) - 1, kernel.fn
+                assert set(constexprs) - {"num_warps"} == set(params[tensors + len(ints):])
 
 
 def test_auto_dispatch_uses_triton_only_for_cuda_tensors():
@@ -145,7 +186,7 @@ def test_forward_without_gradients_matches_the_one_that_keeps_checkpoints():
 def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch):
     # The first call compiles through Triton's JIT; the second launches the kept kernel, unless
     # an input starts off the cache's alignment (a view at an odd offset), which takes the JIT.
-    for launch in (triton_op._forward_launch, triton_op._backward_launch):
+    for launch in (triton_op._forward_launch[False], triton_op._backward_launch[False]):
         monkeypatch.setattr(launch, "launchers", {})
     inputs = to_device(make_inputs(2, 5, 4, 65, None, torch.float32, True, True, True))
     u = inputs["u"].detach()
@@ -163,7 +204,7 @@ def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch
         for name in GRAD_NAMES:
             if inputs[name] is not None:
                 close(grads[name].cpu(), grads_ref[name], 2 * tol, f"d{name}")
-    for launch in (triton_op._forward_launch, triton_op._backward_launch):
+    for launch in (triton_op._forward_launch[False], triton_op._backward_launch[False]):
         assert len(launch.launchers) == (1 if offset == 0 else 0)
 
 

@@ -29,22 +29,24 @@ def backward_steps_per_thread(l, dtype):
     f32 = torch.float32
     plan = triton_plan.plan_call(1, 3, 1, 4, l, triton_plan.CONFIG[dtype.itemsize], True, True,
                                  (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
-    return plan.bwd_constexprs["V"]
+    return None if plan.short else plan.bwd_constexprs["V"]
 
 
 # (dtype, length, steps per thread of the backward): the time-parallel layout at 4 and 8 steps
-# per thread, lengths aligned and not; then short rows (one chunk, a step per thread).
+# per thread, lengths aligned and not; then short rows (packed, None).
 CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 128, 4),
          (torch.bfloat16, 127, 4), (torch.bfloat16, 512, 8), (torch.bfloat16, 500, 8),
-         (torch.float32, 7, 1), (torch.bfloat16, 21, 1), (torch.float32, 64, 1)]
+         (torch.float32, 7, None), (torch.bfloat16, 21, None), (torch.float32, 64, None)]
 
 
 @pytest.mark.parametrize("dtype, l, steps", CASES,
                          ids=[f"{str(c[0])[6:]}-L{c[1]}" for c in CASES])
 def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     assert backward_steps_per_thread(l, dtype) == steps
-    monkeypatch.setattr(triton_op._backward_launch, "launchers", {})
-    monkeypatch.setattr(triton_op._backward_launch, "chosen", {})
+    short = l <= triton_plan.CONFIG[dtype.itemsize].short_max
+    launch = triton_op._backward_launch[short]
+    monkeypatch.setattr(launch, "launchers", {})
+    monkeypatch.setattr(launch, "chosen", {})
     inputs = make_inputs(1, 3, 4, l, None, dtype, True, True, True, positive_dt=False)
     inputs = {k: v.detach().to(DEVICE).requires_grad_() for k, v in inputs.items()}
     ref_inputs = {k: v.detach().cpu().float().requires_grad_() for k, v in inputs.items()}
@@ -56,9 +58,8 @@ def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     for name in GRAD_NAMES:
         close(grads[name].cpu().float(), grads_ref[name], 2 * tol, f"d{name}")
     if DEVICE == "cuda":  # the scan ran as PTX exactly where long rows are 16-element aligned
-        (chosen,) = triton_op._backward_launch.chosen.values()
-        short = l <= triton_plan.CONFIG[dtype.itemsize].short_max
-        assert bool(chosen["SCAN_PTX"]) == (l % 16 == 0 and not short)
+        (chosen,) = launch.chosen.values()
+        assert bool(chosen.get("SCAN_PTX")) == (l % 16 == 0 and not short)
 
 
 class Compiled:
