@@ -1,5 +1,6 @@
 """The Triton selective scan as an autograd op: plans a call (`triton_plan`), launches the
-kernels (`triton_chunked`, or `triton_packed` for short rows) through the launch cache, and carves the gradients' buffers.
+kernels (`triton_chunked`, or `triton_packed` for short rows) through the launch cache, and
+carves the gradients' buffers.
 
 At short lengths this op is bound by the CPU that issues it (BENCHMARKS.md), so both passes
 keep the Python between the launches to the few tensor calls they need.

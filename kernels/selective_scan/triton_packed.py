@@ -102,8 +102,9 @@ def packed_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, 
     along the grid's first axis). `dlast` (b, d, n) is the gradient of the last states, read
     with HAS_DLAST. With SHIFTED the adjoint G_t = src_t + dA_{t+1} G_{t+1} is a scan of pairs
     on the next step's decay (its dt loaded once a tile, zero past a row's end); otherwise
-    `_adjoint_scan` composes four terms on this step's. dB and dC lie side by side in `dBC`, bc_numel elements each; `last_ptr`
-    is unused (the states are recomputed), kept so that both layouts share one signature."""
+    `_adjoint_scan` composes four terms on this step's. dB and dC lie side by side in `dBC`,
+    bc_numel elements each; `last_ptr` is unused (the states are recomputed), kept so that
+    both layouts share one signature."""
     pid_r, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, N_POW2)
