@@ -114,8 +114,6 @@ class Plan:
             slots = max(tile[1], _next_pow2(seq_len))
             rows_per_tile = slots // seq_len
             n_tiles = _cdiv(batch, rows_per_tile)
-            self.n_chunks = n_tiles
-            self.n_states = 1
             self.states_shape = (batch, dim, 1, d_state) if keep_last else (1,)
         else:
             fwd_chunk = _chunk_for(seq_len, settings.chunks)
