@@ -19,6 +19,7 @@ ordinary one; a sliced view at an odd offset takes the JIT.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 
 import triton
@@ -29,6 +30,9 @@ MAX_LAUNCHERS = 4096
 TRITON_VERSION = tuple(map(int, re.match(r"(\d+)\.(\d+)", triton.__version__).groups()))
 # The Triton versions whose launcher `_c_launch` knows: its C function's arguments are internal.
 C_LAUNCH_VERSIONS = {(3, 6)}
+# Under the interpreter nothing is compiled, so there is no launcher to keep, and asking for the
+# current device would start a GPU driver that a CPU-only machine does not have.
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def aligned(*tensors) -> bool:
@@ -108,6 +112,8 @@ class CachedLaunch:
         self.verdicts = {}  # compiled kernel -> the constexprs that vet chose for it
 
     def __call__(self, key, grid, args, constexprs):
+        if INTERPRETED:
+            key = None
         if key is not None:
             device = current_device()
             launch = self.launchers.get((device, key))
@@ -124,8 +130,7 @@ class CachedLaunch:
                     self.verdicts[compiled] = self.vet(compiled, constexprs) or constexprs
                 constexprs = self.verdicts[compiled]
         compiled = self.kernel[grid](*args, **constexprs)
-        # Under TRITON_INTERPRET=1 there is no compiled kernel to keep.
-        if key is not None and isinstance(compiled, CompiledKernel):
+        if key is not None:
             # The launcher takes every parameter in order, constexprs included.
             tail = tuple(constexprs[name] for name in self.params[len(args):])
             if len(self.launchers) >= MAX_LAUNCHERS:  # shapes without end: start over

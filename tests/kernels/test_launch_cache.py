@@ -75,6 +75,7 @@ class FakeJit:
 def on_device(monkeypatch):
     device = {"index": 0}
     monkeypatch.setattr(launch_cache, "current_device", lambda: device["index"])
+    monkeypatch.setattr(launch_cache, "INTERPRETED", False)  # as compiled kernels run
     # Triton's own launcher unless a test asks for the C function's.
     monkeypatch.setattr(launch_cache, "C_LAUNCH_VERSIONS", set())
     return device
@@ -106,6 +107,20 @@ def test_no_key_always_goes_through_the_jit(on_device):
     launch = launch_cache.CachedLaunch(jit)
     for _ in range(2):
         launch(None, (1, 1, 1), ("x", 7), {"BLOCK": 4, "FAST": True})
+    assert [call[0] for call in jit.calls] == ["jit", "jit"]
+    assert not launch.launchers
+
+
+def test_interpreted_kernels_never_ask_for_a_device(monkeypatch):
+    def no_driver():
+        raise AssertionError("asked a GPU driver for the current device")
+
+    monkeypatch.setattr(launch_cache, "current_device", no_driver)
+    monkeypatch.setattr(launch_cache, "INTERPRETED", True)
+    jit = FakeJit()
+    launch = launch_cache.CachedLaunch(jit)
+    for _ in range(2):  # an aligned call passes its key
+        launch("k", (1, 1, 1), ("x", 7), {"BLOCK": 4, "FAST": True})
     assert [call[0] for call in jit.calls] == ["jit", "jit"]
     assert not launch.launchers
 
