@@ -17,6 +17,8 @@ Backward, with G_t = dL/dh_t:
 
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
 
@@ -40,13 +42,29 @@ def _time_major(x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
     return x[..., t0:t1].permute(3, 0, 1, 2).contiguous()
 
 
+# The workspace is kept between calls, up to this many bytes per thread: a training step
+# calls the scan with the same few shapes over and over, and on a CPU the first write to freshly
+# allocated memory costs page faults, about 0.2 ms per MB (BENCHMARKS.md). Bigger workspaces
+# are allocated per call, where the faults weigh less against the work.
+KEPT_WORKSPACE_BYTES = 256 * 2**20
+_kept = threading.local()
+
+
 class _Workspace:
-    """The three chunk-sized (T, b, g, n, e) buffers, allocated once per call and reused by
-    every chunk: a fresh multi-megabyte tensor per product costs more (page faults on first
-    touch) than the product itself on a CPU."""
+    """The three chunk-sized (T, b, g, n, e) buffers of a call, reused by every chunk; carved
+    from this thread's kept buffer when they fit in KEPT_WORKSPACE_BYTES. The forward and the
+    backward of one call, and the calls of one thread, run one after another, so a thread's
+    calls can share one buffer; threads do not."""
 
     def __init__(self, T, b, g, n, e, like):
-        self.dA, self.H, self.G = (like.new_empty(T, b, g, n, e) for _ in range(3))
+        numel = T * b * g * n * e
+        flat = getattr(_kept, "buffer", None)
+        if 3 * numel * like.element_size() > KEPT_WORKSPACE_BYTES:
+            flat = like.new_empty(3 * numel)
+        elif flat is None or flat.numel() < 3 * numel or flat.dtype != like.dtype:
+            flat = _kept.buffer = like.new_empty(3 * numel)
+        self.dA, self.H, self.G = (part.view(T, b, g, n, e)
+                                   for part in flat[:3 * numel].split(numel))
 
 
 class _Chunk:
@@ -65,7 +83,8 @@ class _Chunk:
         self.dA = torch.mul(self.dt.unsqueeze(3), A_t, out=work.dA[:T]).exp_()  # (T, b, g, n, e)
         # dt * B * u, then walked in place into the states h_t = dA_t * h_{t-1} + dt_t B_t u_t.
         self.H = torch.mul(self.B.unsqueeze(-1), (self.dt * self.u).unsqueeze(3), out=work.H[:T])
-        self.H[0].addcmul_(self.dA[0], h0)
+        if h0 is not None:  # None: the zero state
+            self.H[0].addcmul_(self.dA[0], h0)
         for t in range(1, T):
             self.H[t].addcmul_(self.dA[t], self.H[t - 1])
 
@@ -100,31 +119,36 @@ def _layout(u, A, B, C):
 
 class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_len):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_len, keep_last):
         with torch.no_grad():
             u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
             dt = _discretise(delta, delta_bias, delta_softplus).view(b, g, e, l)
-            h = u32.new_zeros(b, g, n, e)
             y = u32.new_empty(b, g, e, l)
             work = _Workspace(min(chunk_len, l), b, g, n, e, u32)
-            starts = []
-            for t0 in range(0, l, chunk_len):
+            # The state at the start of every chunk but the first (which starts from zero,
+            # None): nothing to allocate, copy or save when the sequence is one chunk.
+            starts = u32.new_empty(-(-l // chunk_len) - 1, b, g, n, e)
+            h = None
+            for k, t0 in enumerate(range(0, l, chunk_len)):
                 t1 = min(t0 + chunk_len, l)
-                starts.append(h)
                 chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h, work)
                 y[..., t0:t1] = _to_channels_last(_contract_n(chunk.H, _time_major(C32, t0, t1)))
-                h = chunk.H[-1].clone()
+                if t1 < l:
+                    h = starts[k].copy_(chunk.H[-1])
             y = y.view(b, d, l)
             if D is not None:
                 y.addcmul_(D.float()[:, None], u32.view(b, d, l))
             out = y * F.silu(z.float()) if z is not None else y
+            # (b, g, n, e) -> (b, d, n), a copy (the workspace is reused); an empty stand-in
+            # when the caller does not want it.
+            last_state = (chunk.H[-1].transpose(-1, -2).reshape(b, d, n).clone() if keep_last
+                          else u32.new_empty(0))
         # dt and the ungated y are kept: recomputing them costs more than the memory they take.
-        ctx.save_for_backward(u, A, B, C, D, z, dt, y if z is not None else None,
-                              torch.stack(starts) if starts else h.unsqueeze(0))
+        ctx.save_for_backward(u, A, B, C, D, z, dt, y if z is not None else None, starts)
         ctx.delta_softplus, ctx.chunk_len = delta_softplus, chunk_len
         ctx.delta_dtype = delta.dtype
         ctx.delta_bias_dtype = None if delta_bias is None else delta_bias.dtype
-        last_state = h.transpose(-1, -2).reshape(b, d, n)  # (b, g, n, e) -> (b, d, n)
+        ctx.set_materialize_grads(False)  # an unused output's gradient stays None, not zeros
         return out.to(u.dtype), last_state
 
     @staticmethod
@@ -132,7 +156,7 @@ class SelectiveScanFn(torch.autograd.Function):
         u, A, B, C, D, z, dt, y, starts = ctx.saved_tensors
         T = ctx.chunk_len
         u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
-        dout = dout.float()
+        dout = u32.new_zeros(u.shape) if dout is None else dout.float()
 
         dz = None
         if z is not None:
@@ -150,23 +174,26 @@ class SelectiveScanFn(torch.autograd.Function):
         dB = torch.empty_like(B32)
         dC = torch.empty_like(C32)
         dA_t = torch.zeros_like(A_t)  # (g, n, e)
+        # The adjoint flowing into the chunk after the one at hand; None: zero.
         carry = (dlast.float().view(b, g, e, n).transpose(-1, -2).contiguous()
-                 if dlast is not None else u32.new_zeros(b, g, n, e))
+                 if dlast is not None and dlast.numel() else None)
 
         work = _Workspace(min(T, l), b, g, n, e, u32)
-        for k in reversed(range(starts.shape[0])):
+        for k in reversed(range(starts.shape[0] + 1)):
             t0, t1 = k * T, min((k + 1) * T, l)
-            h0 = starts[k]
+            h0 = starts[k - 1] if k else None  # None: the zero state
             chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h0, work)
             H, dA_c = chunk.H, chunk.dA
             C_c = _time_major(C32, t0, t1)  # (T, b, g, n)
             dy_c = _time_major(dy, t0, t1)  # (T, b, g, e)
 
             G = torch.mul(C_c.unsqueeze(-1), dy_c.unsqueeze(3), out=work.G[:t1 - t0])
-            G[-1].add_(carry)
+            if carry is not None:
+                G[-1].add_(carry)
             for t in range(G.shape[0] - 2, -1, -1):
                 G[t].addcmul_(dA_c[t + 1], G[t + 1])
-            carry = dA_c[0] * G[0]
+            if k:
+                carry = dA_c[0] * G[0]
 
             dC[..., t0:t1] = _to_channels_last(_contract_e(H, dy_c))
             GB = _contract_n(G, chunk.B)  # (T, b, g, e)
@@ -175,7 +202,10 @@ class SelectiveScanFn(torch.autograd.Function):
             # W_t = G_t * dA_t * h_{t-1}: the gradient through the decay, built in G's buffer.
             W = G.mul_(dA_c)
             W[1:].mul_(H[:-1])
-            W[0].mul_(h0)
+            if h0 is None:
+                W[0].zero_()
+            else:
+                W[0].mul_(h0)
             # H is spent: its buffer holds the two weighted copies of W that are summed.
             scratch = H
             decay = torch.mul(W, A_t, out=scratch).sum(3)
@@ -201,12 +231,12 @@ class SelectiveScanFn(torch.autograd.Function):
             return None if grad is None else grad.to(like.dtype)
 
         return (cast(du, u), ddt.to(ctx.delta_dtype), cast(dA.reshape(d, n), A), cast(dB, B),
-                cast(dC, C), cast(dD, D), cast(dz, z), ddelta_bias, None, None)
+                cast(dC, C), cast(dD, D), cast(dz, z), ddelta_bias, None, None, None)
 
 
 def chunked_selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                            delta_softplus=False, return_last_state=False,
                            chunk_len=DEFAULT_CHUNK_LEN):
     y, last_state = SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias,
-                                          delta_softplus, chunk_len)
+                                          delta_softplus, chunk_len, return_last_state)
     return (y, last_state) if return_last_state else y

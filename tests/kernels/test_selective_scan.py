@@ -62,6 +62,45 @@ def test_chunk_length_does_not_change_results(chunk_len):
         close(grads[name], grads_ref[name], 2e-5, f"d{name}")
 
 
+@pytest.mark.parametrize("last", ["not returned", "returned, unused"])
+@pytest.mark.parametrize("l", [5, 40])  # one chunk, and two
+def test_torch_path_gradients_of_the_output_alone(last, l):
+    # Without the last state's gradient the backward starts from no adjoint at all.
+    inputs = make_inputs(2, 4, 3, l, 2, torch.float32, True, True, True)
+    grads = {}
+    for name, fn in (("ref", naive_selective_scan), ("torch", None)):
+        x = {k: (v.detach().clone().requires_grad_() if v is not None else None)
+             for k, v in inputs.items()}
+        if fn is None:
+            out = selective_scan(**x, delta_softplus=True, backend="torch",
+                                 return_last_state=last != "not returned")
+        else:
+            out = fn(**x, delta_softplus=True)
+        y = out[0] if isinstance(out, tuple) else out
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        grads[name] = {k: v.grad for k, v in x.items() if v is not None}
+    for k, ref in grads["ref"].items():
+        close(grads["torch"][k], ref, 2e-5, f"d{k}")
+
+
+def test_calls_in_between_leave_a_pending_backward_intact():
+    # Calls of one thread share a kept workspace; a backward must not depend on what it held.
+    first = make_inputs(2, 4, 3, 40, None, torch.float32, True, True, True)
+    other = make_inputs(3, 8, 3, 7, None, torch.float32, True, True, True)
+    y_ref, last_ref, grads_ref = run(naive_selective_scan, first, True)
+    x = {k: v.detach().clone().requires_grad_() for k, v in first.items()}
+    y, last = selective_scan(**x, delta_softplus=True, return_last_state=True, backend="torch")
+    for _ in range(2):  # another shape, then the same one, forward and backward
+        for inputs in (other, first):
+            run(selective_scan, inputs, True, backend="torch")
+    w = torch.linspace(-1, 1, y.numel()).view_as(y)
+    (torch.sum(y * w) + torch.sum(last * last)).backward()
+    close(y.detach(), y_ref, 1e-5)
+    close(last.detach(), last_ref, 1e-5)
+    for name in GRAD_NAMES:
+        close(x[name].grad, grads_ref[name], 2e-5, f"d{name}")
+
+
 @pytest.mark.parametrize("groups", [None, 2])
 def test_state_update_stepped_over_a_sequence_equals_the_scan(groups):
     b, d, n, l = 2, 4, 16, 33

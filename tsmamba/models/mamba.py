@@ -33,6 +33,7 @@ from einops import rearrange, repeat
 
 from tsmamba.kernels import selective_scan, selective_state_update
 
+from .causal_conv import causal_depthwise_conv
 from .layers import PatchConfig, PatchForecaster
 
 
@@ -65,9 +66,8 @@ class SelectiveSSM(nn.Module):
         return self.dt_proj(dt), B, C  # (..., d), (..., n), (..., n)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # x, z: (b, l, d)
-        l = x.shape[1]
         x = rearrange(x, "b l d -> b d l")
-        x = F.silu(self.conv(x)[..., :l])  # (b, d, l), causal: the right padding is cut off
+        x = F.silu(causal_depthwise_conv(x, self.conv.weight, self.conv.bias))  # (b, d, l)
         dt, B, C = self._dt_B_C(rearrange(x, "b d l -> b l d"))
         dt = rearrange(dt, "b l d -> b d l")  # (b, d, l)
         B = rearrange(B, "b l n -> b n l").contiguous()  # (b, n, l)

@@ -27,6 +27,7 @@ from einops import rearrange
 
 from tsmamba.kernels import ssd
 
+from .causal_conv import causal_depthwise_conv
 from .layers import PatchConfig, PatchForecaster
 from .mamba import init_dt_bias
 
@@ -70,11 +71,11 @@ class Mamba2Mixer(nn.Module):
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:  # u: (b, l, d_model)
-        l = u.shape[1]
         gn = self.n_groups * self.d_state
         z, xBC, dt = torch.split(self.in_proj(u), [self.d_inner, self.d_inner + 2 * gn,
                                                    self.n_heads], dim=-1)
-        xBC = F.silu(self.conv(rearrange(xBC, "b l e -> b e l"))[..., :l])  # causal conv
+        xBC = F.silu(causal_depthwise_conv(rearrange(xBC, "b l e -> b e l"), self.conv.weight,
+                                           self.conv.bias))
         x, B, C = torch.split(rearrange(xBC, "b e l -> b l e"), [self.d_inner, gn, gn], dim=-1)
         y = ssd(rearrange(x, "b l (h p) -> b l h p", p=self.head_dim), dt,
                 -torch.exp(self.A_log.float()),
