@@ -37,9 +37,14 @@ def _discretise(delta, delta_bias, delta_softplus):
     return F.softplus(dt) if delta_softplus else dt  # (b, d, l)
 
 
-def _time_major(x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
-    """(b, g, k, l) -> steps [t0, t1) as a contiguous (T, b, g, k)."""
-    return x[..., t0:t1].permute(3, 0, 1, 2).contiguous()
+def _time_major(x: torch.Tensor) -> torch.Tensor:
+    """(b, g, k, l) -> a contiguous (l, b, g, k): every chunk is then a contiguous slice."""
+    return x.permute(3, 0, 1, 2).contiguous()
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(l, b, g, k) -> a contiguous (b, g, k, l)."""
+    return x.permute(1, 2, 3, 0).contiguous()
 
 
 # The workspace is kept between calls, up to this many bytes per thread: a training step
@@ -68,83 +73,82 @@ class _Workspace:
 
 
 class _Chunk:
-    """One chunk's discretised inputs and states as time-major (T, b, g, n, e) buffers.
+    """One chunk's states and decays as time-major (T, b, g, n, e) buffers.
 
     The channel axis e is innermost: every elementwise op then runs over long contiguous rows
     (e is the model width, n only 16), each step is one contiguous (b, g, n, e) slab, and the
-    contractions over n or e are batched matmuls with no transposing copies.
+    contractions over n or e are batched matmuls with no transposing copies. dt, dtu
+    (= dt * u) and B are the chunk's (T, b, g, e), (T, b, g, e) and (T, b, g, n) slices.
     """
 
-    def __init__(self, t0, t1, u, dt, A_t, B, h0, work: _Workspace):
-        T = t1 - t0
-        self.u = _time_major(u, t0, t1)  # (T, b, g, e)
-        self.dt = _time_major(dt, t0, t1)  # (T, b, g, e)
-        self.B = _time_major(B, t0, t1)  # (T, b, g, n)
-        self.dA = torch.mul(self.dt.unsqueeze(3), A_t, out=work.dA[:T]).exp_()  # (T, b, g, n, e)
+    def __init__(self, dt, dtu, A_t, B, h0, work: _Workspace):
+        T = dt.shape[0]
+        self.dA = torch.mul(dt.unsqueeze(3), A_t, out=work.dA[:T]).exp_()  # (T, b, g, n, e)
         # dt * B * u, then walked in place into the states h_t = dA_t * h_{t-1} + dt_t B_t u_t.
-        self.H = torch.mul(self.B.unsqueeze(-1), (self.dt * self.u).unsqueeze(3), out=work.H[:T])
+        self.H = torch.mul(B.unsqueeze(-1), dtu.unsqueeze(3), out=work.H[:T])
+        states, decays = self.H.unbind(0), self.dA.unbind(0)
         if h0 is not None:  # None: the zero state
-            self.H[0].addcmul_(self.dA[0], h0)
+            states[0].addcmul_(decays[0], h0)
         for t in range(1, T):
-            self.H[t].addcmul_(self.dA[t], self.H[t - 1])
+            states[t].addcmul_(decays[t], states[t - 1])
 
 
-def _contract_n(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """sum_n X[t,b,g,n,e] V[t,b,g,n] -> (T, b, g, e), as one batched matmul."""
+def _contract_n(X: torch.Tensor, V: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """sum_n X[t,b,g,n,e] V[t,b,g,n] into out (T, b, g, e), as one batched matmul."""
     T, b, g, n, e = X.shape
-    return torch.bmm(V.reshape(-1, 1, n), X.view(-1, n, e)).view(T, b, g, e)
+    torch.bmm(V.reshape(-1, 1, n), X.view(-1, n, e), out=out.view(-1, 1, e))
+    return out
 
 
-def _contract_e(X: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """sum_e X[t,b,g,n,e] V[t,b,g,e] -> (T, b, g, n), as one batched matmul."""
+def _contract_e(X: torch.Tensor, V: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """sum_e X[t,b,g,n,e] V[t,b,g,e] into out (T, b, g, n), as one batched matmul."""
     T, b, g, n, e = X.shape
-    return torch.bmm(X.view(-1, n, e), V.reshape(-1, e, 1)).view(T, b, g, n)
-
-
-def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """(T, b, g, k) -> (b, g, k, T)."""
-    return x.permute(1, 2, 3, 0)
+    torch.bmm(X.view(-1, n, e), V.reshape(-1, e, 1), out=out.view(-1, n, 1))
+    return out
 
 
 def _layout(u, A, B, C):
-    """fp32 views with channels split into (g, e): the g groups of B/C, e channels each."""
+    """Time-major fp32 copies, channels split into (g, e) (the g groups of B/C, e channels
+    each): u (l, b, g, e), A (g, n, e), B and C (l, b, g, n)."""
     b, d, l = u.shape
     Bg, Cg = _grouped(B), _grouped(C)
     g, n = Bg.shape[1], A.shape[1]
     e = d // g
-    u32 = u.float().view(b, g, e, l)
+    u_t = _time_major(u.float().view(b, g, e, l))
     A_t = A.float().view(g, e, n).transpose(1, 2).contiguous()  # (g, n, e)
-    return u32, A_t, Bg.float(), Cg.float(), (b, d, l, g, n, e)
+    return u_t, A_t, _time_major(Bg.float()), _time_major(Cg.float()), (b, d, l, g, n, e)
 
 
 class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus, chunk_len, keep_last):
         with torch.no_grad():
-            u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
-            dt = _discretise(delta, delta_bias, delta_softplus).view(b, g, e, l)
-            y = u32.new_empty(b, g, e, l)
-            work = _Workspace(min(chunk_len, l), b, g, n, e, u32)
+            u_t, A_t, B_t, C_t, (b, d, l, g, n, e) = _layout(u, A, B, C)
+            dt_t = _time_major(_discretise(delta, delta_bias, delta_softplus).view(b, g, e, l))
+            dtu_t = dt_t * u_t
+            y_t = u_t.new_empty(l, b, g, e)
+            work = _Workspace(min(chunk_len, l), b, g, n, e, u_t)
             # The state at the start of every chunk but the first (which starts from zero,
             # None): nothing to allocate, copy or save when the sequence is one chunk.
-            starts = u32.new_empty(-(-l // chunk_len) - 1, b, g, n, e)
+            starts = u_t.new_empty(-(-l // chunk_len) - 1, b, g, n, e)
             h = None
             for k, t0 in enumerate(range(0, l, chunk_len)):
                 t1 = min(t0 + chunk_len, l)
-                chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h, work)
-                y[..., t0:t1] = _to_channels_last(_contract_n(chunk.H, _time_major(C32, t0, t1)))
+                chunk = _Chunk(dt_t[t0:t1], dtu_t[t0:t1], A_t, B_t[t0:t1], h, work)
+                _contract_n(chunk.H, C_t[t0:t1], out=y_t[t0:t1])
                 if t1 < l:
                     h = starts[k].copy_(chunk.H[-1])
-            y = y.view(b, d, l)
+            y = _channels_last(y_t).view(b, d, l)
             if D is not None:
-                y.addcmul_(D.float()[:, None], u32.view(b, d, l))
+                y.addcmul_(D.float()[:, None], u.float())
             out = y * F.silu(z.float()) if z is not None else y
             # (b, g, n, e) -> (b, d, n), a copy (the workspace is reused); an empty stand-in
             # when the caller does not want it.
             last_state = (chunk.H[-1].transpose(-1, -2).reshape(b, d, n).clone() if keep_last
-                          else u32.new_empty(0))
-        # dt and the ungated y are kept: recomputing them costs more than the memory they take.
-        ctx.save_for_backward(u, A, B, C, D, z, dt, y if z is not None else None, starts)
+                          else u_t.new_empty(0))
+        # dt (time-major) and the ungated y are kept: recomputing them costs more than the
+        # memory they take.
+        ctx.save_for_backward(u, A, B, C, D, z, dt_t, y if z is not None else None, starts)
         ctx.delta_softplus, ctx.chunk_len = delta_softplus, chunk_len
         ctx.delta_dtype = delta.dtype
         ctx.delta_bias_dtype = None if delta_bias is None else delta_bias.dtype
@@ -153,10 +157,10 @@ class SelectiveScanFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, A, B, C, D, z, dt, y, starts = ctx.saved_tensors
+        u, A, B, C, D, z, dt_t, y, starts = ctx.saved_tensors
         T = ctx.chunk_len
-        u32, A_t, B32, C32, (b, d, l, g, n, e) = _layout(u, A, B, C)
-        dout = u32.new_zeros(u.shape) if dout is None else dout.float()
+        u_t, A_t, B_t, C_t, (b, d, l, g, n, e) = _layout(u, A, B, C)
+        dout = u_t.new_zeros(u.shape) if dout is None else dout.float()
 
         dz = None
         if z is not None:
@@ -167,38 +171,38 @@ class SelectiveScanFn(torch.autograd.Function):
             dz = torch.sub(1, sig).mul_(z32).add_(1).mul_(sig).mul_(y).mul_(dout)
         else:
             dy = dout
-        dy = dy.reshape(b, g, e, l)
+        dy_t = _time_major(dy.reshape(b, g, e, l))
+        dtu_t = dt_t * u_t
 
-        du = torch.empty_like(u32)
-        ddt = torch.empty_like(dt)
-        dB = torch.empty_like(B32)
-        dC = torch.empty_like(C32)
+        # The per-step gradients, time-major until the end.
+        du_t, ddt_t = torch.empty_like(u_t), torch.empty_like(u_t)
+        dB_t, dC_t = torch.empty_like(B_t), torch.empty_like(C_t)
         dA_t = torch.zeros_like(A_t)  # (g, n, e)
         # The adjoint flowing into the chunk after the one at hand; None: zero.
         carry = (dlast.float().view(b, g, e, n).transpose(-1, -2).contiguous()
                  if dlast is not None and dlast.numel() else None)
 
-        work = _Workspace(min(T, l), b, g, n, e, u32)
+        work = _Workspace(min(T, l), b, g, n, e, u_t)
         for k in reversed(range(starts.shape[0] + 1)):
             t0, t1 = k * T, min((k + 1) * T, l)
             h0 = starts[k - 1] if k else None  # None: the zero state
-            chunk = _Chunk(t0, t1, u32, dt, A_t, B32, h0, work)
+            dt_c, u_c, dtu_c, B_c = dt_t[t0:t1], u_t[t0:t1], dtu_t[t0:t1], B_t[t0:t1]
+            dy_c = dy_t[t0:t1]  # (T, b, g, e)
+            chunk = _Chunk(dt_c, dtu_c, A_t, B_c, h0, work)
             H, dA_c = chunk.H, chunk.dA
-            C_c = _time_major(C32, t0, t1)  # (T, b, g, n)
-            dy_c = _time_major(dy, t0, t1)  # (T, b, g, e)
 
-            G = torch.mul(C_c.unsqueeze(-1), dy_c.unsqueeze(3), out=work.G[:t1 - t0])
+            G = torch.mul(C_t[t0:t1].unsqueeze(-1), dy_c.unsqueeze(3), out=work.G[:t1 - t0])
+            adjoints, decays = G.unbind(0), dA_c.unbind(0)
             if carry is not None:
-                G[-1].add_(carry)
-            for t in range(G.shape[0] - 2, -1, -1):
-                G[t].addcmul_(dA_c[t + 1], G[t + 1])
+                adjoints[-1].add_(carry)
+            for t in range(len(adjoints) - 2, -1, -1):
+                adjoints[t].addcmul_(decays[t + 1], adjoints[t + 1])
             if k:
-                carry = dA_c[0] * G[0]
+                carry = decays[0] * adjoints[0]
 
-            dC[..., t0:t1] = _to_channels_last(_contract_e(H, dy_c))
-            GB = _contract_n(G, chunk.B)  # (T, b, g, e)
-            dB[..., t0:t1] = _to_channels_last(_contract_e(G, chunk.dt * chunk.u))
-            du[..., t0:t1] = _to_channels_last(GB * chunk.dt)
+            _contract_e(H, dy_c, out=dC_t[t0:t1])
+            _contract_e(G, dtu_c, out=dB_t[t0:t1])
+            GB = _contract_n(G, B_c, out=du_t[t0:t1])  # sum_n G B, then scaled into du
             # W_t = G_t * dA_t * h_{t-1}: the gradient through the decay, built in G's buffer.
             W = G.mul_(dA_c)
             W[1:].mul_(H[:-1])
@@ -209,21 +213,23 @@ class SelectiveScanFn(torch.autograd.Function):
             # H is spent: its buffer holds the two weighted copies of W that are summed.
             scratch = H
             decay = torch.mul(W, A_t, out=scratch).sum(3)
-            ddt[..., t0:t1] = _to_channels_last(GB * chunk.u + decay)
-            dA_t += torch.mul(W, chunk.dt.unsqueeze(3), out=scratch).sum((0, 1))
+            torch.addcmul(decay, GB, u_c, out=ddt_t[t0:t1])
+            GB.mul_(dt_c)
+            dA_t += torch.mul(W, dt_c.unsqueeze(3), out=scratch).sum((0, 1))
         dA = dA_t.transpose(1, 2)  # (g, e, n)
 
-        du, ddt, dy = du.view(b, d, l), ddt.view(b, d, l), dy.view(b, d, l)
+        if ctx.delta_softplus:
+            # softplus'(x) = sigmoid(x) = 1 - exp(-softplus(x)): read off the saved dt.
+            ddt_t.mul_(torch.neg(dt_t).expm1_().neg_())
+        ddelta_bias = None
+        if ctx.delta_bias_dtype is not None:
+            ddelta_bias = ddt_t.sum((0, 1)).reshape(d).to(ctx.delta_bias_dtype)
+        du, ddt = _channels_last(du_t).view(b, d, l), _channels_last(ddt_t).view(b, d, l)
+        dB, dC = _channels_last(dB_t), _channels_last(dC_t)
         dD = None
         if D is not None:
             du.addcmul_(D.float()[:, None], dy)
-            dD = (dy * u32.view(b, d, l)).sum((0, 2))
-        if ctx.delta_softplus:
-            # softplus'(x) = sigmoid(x) = 1 - exp(-softplus(x)): read off the saved dt.
-            ddt.mul_(torch.neg(dt.view(b, d, l)).expm1_().neg_())
-        ddelta_bias = None
-        if ctx.delta_bias_dtype is not None:
-            ddelta_bias = ddt.sum((0, 2)).to(ctx.delta_bias_dtype)
+            dD = (dy * u.float()).sum((0, 2))
         if B.dim() == 3:
             dB, dC = dB.squeeze(1), dC.squeeze(1)
 
