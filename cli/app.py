@@ -123,7 +123,7 @@ def _fail(message: str, debug: bool, exc: BaseException) -> None:
 
 
 def guarded(debug: bool, source: Optional[Path], action):
-    """Run `action`, turning every error into one line and exit code 1."""
+    """Run `action`, turning every error into one line and exit code 1 (Ctrl-C: 130)."""
     import pandas as pd
 
     from tsmamba.errors import ModelFormatError, TSMambaInputError
@@ -133,6 +133,13 @@ def guarded(debug: bool, source: Optional[Path], action):
         warnings.showwarning = _warn_line
         try:
             return action()
+        except KeyboardInterrupt as exc:
+            if debug:
+                raise
+            # Outputs are renamed into place only when complete: nothing is half-written.
+            typer.echo("interrupted: outputs are replaced only when complete, so none is "
+                       "half-written", err=True)
+            raise typer.Exit(130) from exc
         except (TSMambaInputError, ModelFormatError) as exc:
             _fail(f"{where}{exc}", debug, exc)
         except pd.errors.EmptyDataError as exc:

@@ -11,7 +11,7 @@ import typer
 
 from .app import (Debug, Device, Lookback, Model, Options, Progress, app, check_options,
                   guarded, parse_options)
-from .files import check_writable
+from .files import append_line, check_writable
 
 
 def _print_backtest(table, split: str) -> None:
@@ -82,8 +82,7 @@ def backtest(
                   f"mae {row['mae']:.4f} ({row['epochs']} epochs, {row['wall_s']:.0f} s)",
                   file=sys.stderr, flush=True)
             if json_out is not None:
-                with open(json_out, "a", encoding="utf-8") as out:
-                    out.write(line + "\n")
+                append_line(json_out, line)
 
         results = run_backtest(dataset, model, lookback, horizon or [96], seed or [0],
                                params=params, split=split, device=device, plot=plot,

@@ -40,6 +40,7 @@ def bench_scan(
     from rich.console import Console
     from rich.table import Table
 
+    from tsmamba.files import atomic_write
     from tsmamba.kernels.selective_scan import benchmark
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
@@ -67,4 +68,5 @@ def bench_scan(
         print(json.dumps(row), file=sys.stderr, flush=True)
     Console().print(table)
     if json_out is not None:
-        json_out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        with atomic_write(json_out) as temporary:
+            temporary.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -9,7 +9,7 @@ import typer
 
 from .app import DataArg, Debug, Levels, Output, app, guarded
 from .estimator_options import trains
-from .files import check_writable, read_table, write_table
+from .files import check_writable, read_table, save_figure, write_table
 
 
 @app.command("cv")
@@ -42,8 +42,8 @@ def cross_validate(
         if output is not None:
             write_table(cv, output)
         if plot is not None:
-            tsmamba.plot_cross_validation(cv).savefig(plot, dpi=110)
+            save_figure(tsmamba.plot_cross_validation(cv), plot)
         if plot_backtest is not None:
-            tsmamba.plot_backtest(cv).savefig(plot_backtest, dpi=110)
+            save_figure(tsmamba.plot_backtest(cv), plot_backtest)
 
     guarded(debug, data, run)

@@ -50,10 +50,34 @@ def write_table(frame, path: Optional[Path]) -> None:
     """`frame` to `path` (Parquet for .parquet / .pq, else CSV), or CSV on stdout for None."""
     import pandas as pd
 
+    from tsmamba.files import atomic_write
+
     index = not isinstance(frame.index, pd.RangeIndex)  # long frames carry their time in ds
     if path is None:
         frame.to_csv(sys.stdout, index=index)
-    elif path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path, index=index)
-    else:
-        frame.to_csv(path, index=index)
+        return
+    with atomic_write(path) as temporary:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(temporary, index=index)
+        else:
+            frame.to_csv(temporary, index=index)
+
+
+def save_figure(figure, path: Path) -> None:
+    """`figure` as an image at `path` (its format from the suffix), written atomically."""
+    from tsmamba.files import atomic_write
+
+    with atomic_write(path) as temporary:
+        figure.savefig(temporary, dpi=110)
+
+
+def append_line(path: Path, line: str) -> None:
+    """`line` added at the end of the text file `path` (created if missing), by writing the
+    whole file anew beside it and renaming: a kill mid-write never leaves a broken last line."""
+    from tsmamba.files import atomic_write
+
+    earlier = path.read_text(encoding="utf-8") if path.exists() else ""
+    if earlier and not earlier.endswith("\n"):
+        earlier += "\n"
+    with atomic_write(path) as temporary:
+        temporary.write_text(earlier + line + "\n", encoding="utf-8")

@@ -10,7 +10,7 @@ import typer
 
 from .app import CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, guarded
 from .estimator_options import trains
-from .files import check_writable, read_table, write_table
+from .files import check_writable, read_table, save_figure, write_table
 
 
 def _plot(est, frame, forecast, path: Path) -> None:
@@ -24,7 +24,7 @@ def _plot(est, frame, forecast, path: Path) -> None:
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
     else:
         history = FrameOptions.from_params(est.get_params()).read(frame, est.freq_)[0].to_frame()
-    plot_forecast(history, forecast).savefig(path, dpi=110)
+    save_figure(plot_forecast(history, forecast), path)
 
 
 @app.command()

@@ -209,3 +209,64 @@ def test_a_model_saved_before_input_format_was_recorded_loads_as_wide(fitted, tm
     loaded = TSMambaForecaster.load(tmp_path / "m")
     assert loaded.input_format_ == "wide"
     pd.testing.assert_frame_equal(loaded.predict(), fitted.predict(), check_exact=True)
+
+
+def test_save_never_deletes_what_a_user_put_beside_a_model(fitted, tmp_path):
+    # Cause 1: any directory with a manifest.json used to be replaced whole.
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    with pytest.raises(ModelFormatError, match="also notes.txt; replacing it would delete them"):
+        fitted.save(tmp_path / "m")
+    assert (tmp_path / "m" / "notes.txt").read_text() == "mine"
+    TSMambaForecaster.load(tmp_path / "m")  # the model itself is untouched too
+
+
+def test_a_foreign_manifest_json_does_not_make_a_folder_a_model(fitted, tmp_path):
+    project = tmp_path / "webapp"
+    project.mkdir()
+    (project / MANIFEST).write_text(json.dumps({"name": "my app", "icons": []}))
+    (project / "app.js").write_text("console.log(1)")
+    with pytest.raises(ModelFormatError, match="not a tsmamba model; refusing"):
+        fitted.save(project)
+    assert sorted(p.name for p in project.iterdir()) == ["app.js", MANIFEST]
+
+
+KILLED_SAVE = """
+import os, sys
+import tsmamba.model_io as model_io
+from tsmamba import TSMambaForecaster
+
+model = TSMambaForecaster.load(sys.argv[1])
+renames = []
+real = os.rename
+
+def rename(src, dst):
+    renames.append(dst)
+    if len(renames) == int(sys.argv[2]):
+        os._exit(9)  # killed: no clean-up runs
+    real(src, dst)
+
+model_io.os.rename = rename
+model.save(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("killed_at", [1, 2])  # while moving the old aside, or between renames
+def test_a_save_killed_mid_swap_loses_nothing_and_is_cleaned_up(fitted, tmp_path, killed_at):
+    # Cause 2: replacing a model was two renames, and a kill between them left nothing at the
+    # path (the old model only in a hidden folder).
+    import subprocess
+    import sys
+
+    path = tmp_path / "m"
+    fitted.save(path)
+    before = fitted.predict()
+    script = tmp_path / "kill.py"
+    script.write_text(KILLED_SAVE)
+    done = subprocess.run([sys.executable, str(script), str(path), str(killed_at)])
+    assert done.returncode == 9
+    assert any(p.name.startswith(".m.") for p in tmp_path.iterdir())  # leftovers of the kill
+    pd.testing.assert_frame_equal(TSMambaForecaster.load(path).predict(), before,
+                                  check_exact=True)
+    fitted.save(path)  # the next save clears what the killed one left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kill.py", "m"]

@@ -10,17 +10,25 @@
 
 Nothing here unpickles: safetensors and JSON cannot carry code. A save writes into a
 temporary directory beside the target and renames it into place, so an earlier model at the
-same path stays intact until the new one is complete.
+same path stays intact until the new one is complete; replacing one moves the old aside first,
+and a save or load after a kill between the two renames puts it back. A save replaces only a
+directory that holds a tsmamba model and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import numpy as np
 import pandas as pd
@@ -100,28 +108,92 @@ def _write_all(estimator, folder: Path) -> None:
     })
 
 
-def save(estimator, path) -> None:
-    target = Path(path)
+def _ours(folder: Path) -> bool:
+    """Whether `folder` holds a manifest in tsmamba's model format (not checked further)."""
+    try:
+        with open(folder / MANIFEST, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
+
+
+def _check_replaceable(target: Path) -> None:
+    """A save may replace only a tsmamba model that holds nothing but its own files."""
     if target.exists() and not target.is_dir():
         raise ModelFormatError(f"{target} is a file; a model is saved as a directory: choose "
                                "another path")
-    if target.is_dir() and any(target.iterdir()) and not (target / MANIFEST).exists():
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not _ours(target):
         raise ModelFormatError(f"{target} is a non-empty directory that is not a tsmamba model;"
                                " refusing to replace it: choose another path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    others = sorted(p.name for p in target.iterdir() if p.name not in (*FILES, MANIFEST))
+    if others:
+        listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise ModelFormatError(f"{target} holds a tsmamba model and also {listed}; replacing it "
+                               "would delete them: move them out of it or choose another path")
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold an exclusive lock on `folder` (the model's parent) while saving or recovering, so
+    that a save never meets another one, or a load, half-way. Without fcntl (Windows) there is
+    no lock and no clean-up of other saves' leftovers."""
+    if fcntl is None:
+        yield False
+        return
+    handle = os.open(folder, os.O_RDONLY)
     try:
-        _write_all(estimator, staging)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rename(target, retired / "model")
-            os.rename(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _leftovers(target: Path, kind: str) -> list:
+    """The temporaries a save of `target` leaves while it runs: "saving" (the new model being
+    written) and "old" (the previous one, moved aside for the swap), newest first."""
+    found = target.parent.glob(f".{target.name}.{kind}-*")
+    return sorted((p for p in found if p.is_dir()), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+
+
+def _recover(target: Path, clean: bool) -> None:
+    """Undo what a killed save left. Replacing a model is two renames (the old one aside, the
+    new one in); a kill between them leaves no model at `target` and the previous one in a
+    `.NAME.old-*` folder, which is put back. With `clean` (the lock held: no save of ours is
+    running) the other leftovers go: new models whose save never finished, and old ones
+    already replaced."""
+    if not target.exists():
+        for retired in _leftovers(target, "old"):
+            if _ours(retired / "model"):
+                os.rename(retired / "model", target)
+                break
+    if clean:
+        for leftover in _leftovers(target, "saving") + _leftovers(target, "old"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def save(estimator, path) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.parent) as locked:
+        _recover(target, clean=locked)
+        _check_replaceable(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+        try:
+            _write_all(estimator, staging)
+            if target.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                os.rename(target, retired / "model")
+                os.rename(staging, target)  # a kill before this: `_recover` puts the old back
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.rename(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _read_json(folder: Path, name: str):
@@ -210,6 +282,9 @@ def _network(folder: Path, name: str, config) -> torch.nn.Module:
 
 def load(cls, path, device="cpu"):
     folder = Path(path)
+    if not folder.exists() and folder.parent.is_dir():
+        with _locked(folder.parent) as locked:  # a save killed mid-swap: put the model back
+            _recover(folder, clean=locked)
     _verified_manifest(folder)
     config_json = _read_json(folder, "config.json")
     state = _read_json(folder, "state.json")

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from ..errors import TSMambaInputError
+from ..files import atomic_write
 from ..estimator import TSMambaForecaster
 from ..inference import mean_errors
 from ..models import check_model_name
@@ -187,5 +188,6 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
     if plot is not None:
         from ..plotting import plot_test_windows
 
-        plot_test_windows(examples, frame.columns[-1]).savefig(plot, dpi=110)
+        with atomic_write(plot) as temporary:
+            plot_test_windows(examples, frame.columns[-1]).savefig(temporary, dpi=110)
     return pd.DataFrame(rows)
