@@ -51,15 +51,28 @@ def _model_name(value: str) -> str:
     return value
 
 
-def parse_options(values: Optional[list[str]]) -> Optional[dict]:
-    """KEY=VALUE pairs; values are read as JSON when they parse (1, 0.5, true), else as text."""
+def parse_pairs(values: Optional[list[str]]) -> Optional[dict]:
+    """KEY=VALUE pairs, values as text."""
     if not values:
         return None
-    options = {}
+    pairs = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE (for example init=lin)")
+        pairs[key] = raw
+    return pairs
+
+
+def parse_options(values: Optional[list[str]]) -> Optional[dict]:
+    """KEY=VALUE pairs; values are read as JSON when they parse (1, 0.5, true), else as text.
+    For estimator settings (`--set`); model options are read by their types instead
+    (`model_option_values`)."""
+    pairs = parse_pairs(values)
+    if pairs is None:
+        return None
+    options = {}
+    for key, raw in pairs.items():
         try:
             options[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -67,8 +80,16 @@ def parse_options(values: Optional[list[str]]) -> Optional[dict]:
     return options
 
 
+def model_option_values(model: str, values: Optional[list[str]]) -> Optional[dict]:
+    """`--option KEY=VALUE` pairs read as the model's option types (booleans as true/false,
+    yes/no, on/off, 1/0)."""
+    from tsmamba.models import options_from_text
+
+    return options_from_text(model, parse_pairs(values))
+
+
 def check_options(values: Optional[list[str]]) -> Optional[list[str]]:
-    parse_options(values)  # a malformed pair is a usage error (exit 2), found before any work
+    parse_pairs(values)  # a malformed pair is a usage error (exit 2), found before any work
     return values
 
 

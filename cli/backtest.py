@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import (Debug, Device, Lookback, Model, Options, Progress, app, check_options,
-                  guarded, parse_options)
+                  guarded, model_option_values, parse_options)
 from .files import append_line, check_writable
 
 
@@ -74,7 +74,7 @@ def backtest(
         check_writable(json_out, plot)
         params = parse_options(set_) or {}
         if option:
-            params["model_options"] = parse_options(option)
+            params["model_options"] = model_option_values(model, option)
 
         def record(row):
             line = json.dumps(row)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from .app import (Augment, AugmentOption, Device, DistillWeight, Dups, Epochs, FillGaps, Freq,
                   Gaps, Horizon, KeepDuplicate, Lookback, Model, Options, Progress, Seed, Teacher,
-                  TimeCol, parse_options)
+                  TimeCol, guarded, model_option_values)
 
 # option name -> (type, default), in the order `--help` lists them
 ESTIMATOR_OPTIONS = {
@@ -31,7 +31,7 @@ def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optiona
     from tsmamba import TSMambaForecaster
 
     return TSMambaForecaster(
-        model=model, model_options=parse_options(option), horizon=horizon, lookback=lookback,
+        model=model, model_options=model_option_values(model, option), horizon=horizon, lookback=lookback,
         time_col=time_col, freq=freq, fill_gaps=fill_gaps.value if fill_gaps else None,
         drop_duplicates=drop_duplicates.value if drop_duplicates else None,
         max_epochs=max_epochs, augment=augment.value if augment else None,
@@ -51,7 +51,10 @@ def trains(command):
     @functools.wraps(command)
     def with_forecaster(**kwargs):
         options = {name: kwargs.pop(name) for name in ESTIMATOR_OPTIONS}
-        return command(forecaster=build_forecaster(**options), **kwargs)
+        # A bad --option is one line and exit 1, as errors inside the command are.
+        forecaster = guarded(kwargs.get("debug", False), None,
+                             lambda: build_forecaster(**options))
+        return command(forecaster=forecaster, **kwargs)
 
     with_forecaster.__signature__ = inspect.Signature(
         [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared)

@@ -13,7 +13,9 @@ estimator sets; each model's own options, with their defaults, are what `model_o
 from __future__ import annotations
 
 import dataclasses
+import typing
 
+import numpy as np
 import torch.nn as nn
 
 from ..errors import TSMambaInputError
@@ -57,6 +59,56 @@ def model_options(name: str) -> dict:
     return {f.name: f.default for f in dataclasses.fields(config_cls) if f.name not in shared}
 
 
+# How the command line spells booleans (`--option bidirectional_time=false`).
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _option_types(name: str) -> dict:
+    config_cls, _ = MODELS[name]
+    hints = typing.get_type_hints(config_cls)
+    return {key: hints[key] for key in model_options(name)}
+
+
+def _checked_option(name: str, key: str, value, kind):
+    """`value` if it is of the option's type (an int where a float is asked), else a clear
+    error: "no" or "False" must never switch a boolean option on."""
+    ok = {bool: lambda v: isinstance(v, (bool, np.bool_)),
+          int: lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+          float: lambda v: isinstance(v, (int, float, np.integer, np.floating))
+          and not isinstance(v, (bool, np.bool_)),
+          str: lambda v: isinstance(v, str)}[kind]
+    if not ok(value):
+        spelled = "true or false" if kind is bool else f"a {kind.__name__}"
+        raise TSMambaInputError(f"model {name!r}: option {key!r} must be {spelled}, got "
+                                f"{value!r} ({type(value).__name__})")
+    return bool(value) if kind is bool else kind(value)
+
+
+def options_from_text(name: str, texts: dict | None) -> dict | None:
+    """Model options given as text (`--option KEY=VALUE`), read as each option's type:
+    booleans as true/false, yes/no, on/off or 1/0 in any case; a clear error otherwise."""
+    if not texts:
+        return None
+    types = _option_types(name)
+    options = {}
+    for key, text in texts.items():
+        kind = types.get(key)
+        if kind is bool and text.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+            options[key] = text.strip().lower() in TRUE_WORDS
+        elif kind in (int, float):
+            try:
+                options[key] = kind(text)
+            except ValueError:
+                raise TSMambaInputError(f"model {name!r}: option {key!r} must be a "
+                                        f"{kind.__name__}, got {text!r}") from None
+        elif kind is bool:
+            raise TSMambaInputError(f"model {name!r}: option {key!r} must be true or false "
+                                    f"(or yes/no, on/off, 1/0), got {text!r}")
+        else:  # text options, and unknown keys (build_config names those)
+            options[key] = text
+    return options
+
+
 def build_config(name: str, options: dict | None = None, **settings):
     """The model's config from the settings it knows (others are ignored) and `options`,
     model-specific settings that must all be known."""
@@ -65,6 +117,8 @@ def build_config(name: str, options: dict | None = None, **settings):
     if unknown:
         raise TSMambaInputError(f"model {name!r} has no option {unknown} (settings of the "
                                 f"estimator are passed to it directly); its options are {own}")
+    types = _option_types(name)
+    options = {k: _checked_option(name, k, v, types[k]) for k, v in (options or {}).items()}
     shared = {f.name for f in dataclasses.fields(PatchConfig)}
     values = {k: v for k, v in settings.items() if k in shared}
     config_cls, _ = MODELS[name]
