@@ -183,3 +183,48 @@ def test_gradients_are_clipped(monkeypatch):
     monkeypatch.setattr(training.nn.utils, "clip_grad_norm_", spy)
     TSMambaForecaster(**{**SETTINGS, "max_epochs": 1, "learning_rate": 1.0}).fit(demo(**DATA))
     assert norms and max(norms) <= training.GRAD_CLIP * (1 + 1e-5)
+
+
+def test_one_flipped_bit_in_the_weights_is_refused(tmp_path):
+    # Cause 8: checkpoints had no checksum; a flipped bit gave forecasts off by 3e37.
+    directory = tmp_path / "ckpt"
+    TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
+    path = directory / FILE
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x40  # inside the tensors, past the header
+    path.write_bytes(bytes(data))
+    with pytest.raises(TSMambaInputError, match="does not match its own checksum"):
+        TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
+    assert path.read_bytes() == bytes(data)  # refused, not deleted
+
+
+def test_a_refused_run_leaves_another_runs_files_alone(tmp_path):
+    # Cause 9: restore() removed temporaries before it checked the fingerprint, so a run that
+    # was then refused had deleted another run's checkpoint being written.
+    directory = tmp_path / "ckpt"
+    TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
+    in_flight = directory / ".checkpoint-abc123.tmp"
+    in_flight.write_bytes(b"another run's epoch, being written")
+    with pytest.raises(TSMambaInputError, match="belongs to another run"):
+        TSMambaForecaster(**{**SETTINGS, "learning_rate": 0.01}).fit(
+            demo(**DATA), checkpoint_dir=directory)
+    assert in_flight.read_bytes() == b"another run's epoch, being written"
+    # The run the checkpoint belongs to resumes and clears what a killed write left.
+    TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
+    assert not in_flight.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no directory locks on Windows")
+def test_two_runs_never_share_a_checkpoint_directory(tmp_path):
+    import fcntl
+
+    directory = tmp_path / "ckpt"
+    directory.mkdir()
+    handle = os.open(directory, os.O_RDONLY)
+    fcntl.flock(handle, fcntl.LOCK_EX)  # a run going on in another process
+    try:
+        with pytest.raises(TSMambaInputError, match="in use by another running fit"):
+            TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
+    finally:
+        os.close(handle)
+    TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)  # free again

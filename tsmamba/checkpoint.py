@@ -12,8 +12,11 @@ A checkpoint is one file, `DIR/checkpoint.safetensors`, holding everything the l
 
 It is written to a temporary file in DIR, flushed to disk, then renamed over the old one, so
 a kill at any moment - also half-way through a write - leaves the previous checkpoint or the
-new one, never a mix. The fingerprint stops a checkpoint of other data or settings from being
-resumed by mistake; such a directory is left untouched.
+new one, never a mix. The metadata carries a sha256 of every tensor's bytes: a checkpoint
+whose weights changed on disk (one flipped bit) is refused, not resumed. The fingerprint stops
+a checkpoint of other data or settings from being resumed by mistake; such a directory is
+left untouched. A run holds a lock on DIR from its restore to its end (where fcntl exists),
+so two runs never share one; only then are a killed write's temporaries removed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,11 @@ import hashlib
 import json
 import os
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock
+    fcntl = None
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -52,6 +60,16 @@ def fingerprint(settings: dict, *arrays: torch.Tensor) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for array in arrays:
         digest.update(array.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -102,7 +120,8 @@ class Checkpointer:
                 tensors[f"rng/cuda/{i}"] = cuda_state
         metadata = {"format_version": FORMAT_VERSION, "fingerprint": self.fingerprint,
                     "loop": asdict(state), "param_groups": _numbers(opt["param_groups"]),
-                    "scheduler": _numbers(scheduler.state_dict())}
+                    "scheduler": _numbers(scheduler.state_dict()),
+                    "tensors_sha256": _tensors_sha256(tensors)}
         self.directory.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp",
                                              dir=self.directory)
@@ -116,14 +135,46 @@ class Checkpointer:
             if os.path.exists(temporary):
                 os.unlink(temporary)
 
+    def _lock(self) -> None:
+        """Take the directory for this run, or refuse when another run holds it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if fcntl is None or getattr(self, "_held", None) is not None:
+            return
+        handle = os.open(self.directory, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(handle)
+            raise TSMambaInputError(
+                f"checkpoint_dir {self.directory} is in use by another running fit; wait for "
+                "it to end, or give this run a directory of its own") from None
+        self._held = handle
+
+    def release(self) -> None:
+        """Let the directory go (the end of the run; also when the process ends)."""
+        handle, self._held = getattr(self, "_held", None), None
+        if handle is not None:
+            os.close(handle)
+
+    def __del__(self):
+        self.release()
+
+    def _remove_killed_writes(self) -> None:
+        """Temporaries of writes that were killed: with the lock held (or no locks at all)
+        none can belong to a run still going. Files of any other name are left alone."""
+        if fcntl is not None and getattr(self, "_held", None) is None:
+            return
+        for leftover in self.directory.glob(".checkpoint-*.tmp"):
+            leftover.unlink(missing_ok=True)
+
     def restore(self, model, optimiser, scheduler, generator) -> tuple[LoopState, dict] | None:
         """Load the checkpoint into the given objects; None when there is none yet.
 
         Returns the loop state and the best weights so far.
         """
-        for leftover in self.directory.glob(".checkpoint-*.tmp"):  # a write that was killed
-            leftover.unlink()
+        self._lock()
         if not self.path.exists():
+            self._remove_killed_writes()
             return None
         try:
             with safe_open(str(self.path), framework="pt") as reader:
@@ -137,6 +188,18 @@ class Checkpointer:
             raise TSMambaInputError(
                 f"{self.path} belongs to another run (different data or settings) and was left "
                 "untouched; pass an empty checkpoint_dir, or delete that file to start over")
+        stored = metadata.get("tensors_sha256")  # absent in checkpoints of earlier versions
+        if stored is not None and stored != _tensors_sha256(tensors):
+            raise TSMambaInputError(
+                f"{self.path} does not match its own checksum: it was damaged on disk; delete "
+                "it to start training over")
+        for what in ("model/", "best/"):
+            bad = [k for k, v in tensors.items() if k.startswith(what) and v.is_floating_point()
+                   and not torch.isfinite(v).all()]
+            if bad:
+                raise TSMambaInputError(f"{self.path}: {bad[0]!r} holds NaN or inf; delete the "
+                                        "checkpoint to start training over")
+        self._remove_killed_writes()
 
         def part(prefix):
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

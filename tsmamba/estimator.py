@@ -150,8 +150,13 @@ class TSMambaForecaster(BaseEstimator):
         if checkpoint_dir is not None:
             run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
             checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
-        network, config, result = build_and_train(params, frame.columns, scaler, train_windows,
-                                                  val_windows, device, checkpointer)
+        try:
+            network, config, result = build_and_train(params, frame.columns, scaler,
+                                                      train_windows, val_windows, device,
+                                                      checkpointer)
+        finally:
+            if checkpointer is not None:
+                checkpointer.release()  # the directory is free for the next run
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)
