@@ -270,3 +270,32 @@ def test_a_save_killed_mid_swap_loses_nothing_and_is_cleaned_up(fitted, tmp_path
                                   check_exact=True)
     fitted.save(path)  # the next save clears what the killed one left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kill.py", "m"]
+
+
+@pytest.mark.parametrize("field, value", [("scaler_scale", 0.0), ("scaler_scale", -1.0),
+                                          ("scaler_scale", float("nan")),
+                                          ("scaler_mean", float("inf"))])
+def test_load_refuses_statistics_that_save_never_writes(fitted, tmp_path, field, value):
+    # Cause 10: a NaN or non-positive scale loaded and gave all-NaN forecasts.
+    fitted.save(tmp_path / "m")
+    state = json.loads((tmp_path / "m" / "state.json").read_text())
+    state[field][0] = value
+    (tmp_path / "m" / "state.json").write_text(json.dumps(state))
+    _rehash(tmp_path / "m")  # a consistent manifest: only the values are wrong
+    with pytest.raises(ModelFormatError, match=f"{field}.*altered"):
+        TSMambaForecaster.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("file", ["weights.safetensors", "history.safetensors"])
+def test_load_refuses_non_finite_tensors(fitted, tmp_path, file):
+    from safetensors.torch import load_file, save_file
+
+    fitted.save(tmp_path / "m")
+    path = tmp_path / "m" / file
+    tensors = load_file(str(path))
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.numel())
+    tensors[name].view(-1)[0] = float("nan")
+    save_file(tensors, str(path))
+    _rehash(tmp_path / "m")
+    with pytest.raises(ModelFormatError, match=f"{name}.*NaN or inf"):
+        TSMambaForecaster.load(tmp_path / "m")

@@ -249,10 +249,18 @@ def _stored(item, values: dict):
     return item.default
 
 
-def _scaler(state: dict, n_columns: int) -> StandardScaler:
+def _scaler(state: dict, n_columns: int, folder: Path) -> StandardScaler:
     scaler = StandardScaler()
     scaler.mean_ = np.asarray(state["scaler_mean"], dtype=np.float64)
     scaler.scale_ = np.asarray(state["scaler_scale"], dtype=np.float64)
+    # What save() can only have written: finite statistics and positive scales, one a column.
+    for name, values in (("scaler_mean", scaler.mean_), ("scaler_scale", scaler.scale_)):
+        if values.shape != (n_columns,) or not np.isfinite(values).all():
+            raise ModelFormatError(f"{folder / 'state.json'}: {name} is not {n_columns} finite "
+                                   "numbers; the model directory was altered")
+    if (scaler.scale_ <= 0).any():
+        raise ModelFormatError(f"{folder / 'state.json'}: scaler_scale holds a scale <= 0; the "
+                               "model directory was altered")
     scaler.var_ = scaler.scale_ ** 2
     scaler.n_features_in_ = n_columns
     scaler.n_samples_seen_ = 0
@@ -276,8 +284,17 @@ def _network(folder: Path, name: str, config) -> torch.nn.Module:
     if missing or unexpected:
         raise ModelFormatError(f"{folder / 'weights.safetensors'} does not fit the model: "
                                f"missing tensors {missing[:5]}, unexpected {unexpected[:5]}")
+    _check_finite(tensors, folder / "weights.safetensors")
     network.load_state_dict(tensors)
     return network
+
+
+def _check_finite(tensors: dict, path: Path) -> None:
+    """Refuse NaN or inf, which save() never writes, in a file's tensors."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFormatError(f"{path}: tensor {name!r} holds NaN or inf; the model "
+                                   "directory was altered")
 
 
 def load(cls, path, device="cpu"):
@@ -294,10 +311,12 @@ def load(cls, path, device="cpu"):
         config = config_cls(**config_json["model_config"])
         estimator = cls(**params)
         network = _network(folder, params["model"], config)
-        arrays = {k: v.numpy() for k, v in _load_tensors(folder / "history.safetensors").items()}
+        stored = _load_tensors(folder / "history.safetensors")
+        _check_finite(stored, folder / "history.safetensors")
+        arrays = {k: v.numpy() for k, v in stored.items()}
         fitted = FittedState(
             model=network.to(device).eval(), config=config,
-            scaler=_scaler(state, len(state["columns"])), freq=to_offset(state["freq"]),
+            scaler=_scaler(state, len(state["columns"]), folder), freq=to_offset(state["freq"]),
             history_index=_history_index(state), device=str(device),
             **{item.name: _stored(item, state) for item in FittedState.stored_as("json")},
             **{item.name: _stored(item, arrays) for item in FittedState.stored_as("array")})
