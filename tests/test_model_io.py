@@ -299,3 +299,30 @@ def test_load_refuses_non_finite_tensors(fitted, tmp_path, file):
     _rehash(tmp_path / "m")
     with pytest.raises(ModelFormatError, match=f"{name}.*NaN or inf"):
         TSMambaForecaster.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("offset", [
+    pd.offsets.CustomBusinessDay(holidays=["2024-03-29", "2024-04-01"]),
+    pd.offsets.CustomBusinessDay(weekmask="Mon Wed Fri"),
+    pd.offsets.BusinessHour(start="10:00", end="16:00")])
+def test_frequencies_with_settings_survive_the_round_trip(tmp_path, fast, offset):
+    # Cause 5: only the frequency string was saved, so holidays, weekmasks and opening hours
+    # were lost and a loaded model forecast on days its data never had.
+    import numpy as np
+
+    index = pd.date_range("2024-01-02", periods=120, freq=offset)
+    frame = pd.DataFrame({"a": np.sin(np.arange(120) / 5.0)}, index=index)
+    model = TSMambaForecaster(horizon=6, lookback=24, freq=offset, **fast).fit(frame)
+    model.save(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    pd.testing.assert_index_equal(loaded.predict().index, model.predict().index)
+    assert loaded.freq_ == offset and loaded.get_params()["freq"] == offset
+
+
+def test_a_frequency_that_cannot_be_saved_exactly_is_refused(tmp_path, fitted, monkeypatch):
+    from tsmamba.errors import TSMambaInputError
+    from tsmamba.frequency_io import offset_to_json
+
+    lossy = pd.offsets.CustomBusinessMonthEnd(holidays=["2024-01-31"])
+    with pytest.raises(TSMambaInputError, match="cannot be saved exactly"):
+        offset_to_json(lossy)

@@ -33,7 +33,6 @@ except ImportError:  # Windows
 import numpy as np
 import pandas as pd
 import torch
-from pandas.tseries.frequencies import to_offset
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from sklearn.preprocessing import StandardScaler
@@ -41,6 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from .errors import ModelFormatError, NonFiniteError
 from .files import sha256_file
 from .fitted import FittedState
+from .frequency_io import offset_from_json, offset_to_json
 from .models import MODELS, build_model
 
 FORMAT = "tsmamba-model"
@@ -58,7 +58,9 @@ def _json_safe(value):
         return os.fspath(value)
     if hasattr(value, "get_params"):  # a teacher given as a fitted forecaster: not saved
         return None
-    return getattr(value, "freqstr", str(value))  # a pandas offset given as freq=
+    if isinstance(value, pd.offsets.BaseOffset):  # an offset given as freq=, settings and all
+        return offset_to_json(value)
+    return str(value)
 
 
 def _write_json(path: Path, payload) -> None:
@@ -90,7 +92,7 @@ def _write_all(estimator, folder: Path) -> None:
                                           "model_config": dataclasses.asdict(state.config)})
     index = state.history_index
     _write_json(folder / "state.json", {
-        "freq": state.freq.freqstr,
+        "freq": offset_to_json(state.freq),  # holidays and opening hours too
         # int64 nanoseconds (UTC when tz-aware) and the zone name round-trip exactly.
         "history_index_ns": [int(v) for v in index.as_unit("ns").asi8],
         "history_index_tz": str(index.tz) if index.tz is not None else None,
@@ -306,7 +308,9 @@ def load(cls, path, device="cpu"):
     config_json = _read_json(folder, "config.json")
     state = _read_json(folder, "state.json")
     try:
-        params = config_json["params"]
+        params = dict(config_json["params"])
+        if isinstance(params.get("freq"), dict):  # an offset with settings, given as freq=
+            params["freq"] = offset_from_json(params["freq"])
         config_cls, _ = MODELS[params["model"]]
         config = config_cls(**config_json["model_config"])
         estimator = cls(**params)
@@ -316,7 +320,7 @@ def load(cls, path, device="cpu"):
         arrays = {k: v.numpy() for k, v in stored.items()}
         fitted = FittedState(
             model=network.to(device).eval(), config=config,
-            scaler=_scaler(state, len(state["columns"]), folder), freq=to_offset(state["freq"]),
+            scaler=_scaler(state, len(state["columns"]), folder), freq=offset_from_json(state["freq"]),
             history_index=_history_index(state), device=str(device),
             **{item.name: _stored(item, state) for item in FittedState.stored_as("json")},
             **{item.name: _stored(item, arrays) for item in FittedState.stored_as("array")})
