@@ -10,6 +10,7 @@ in a time-indexed frame.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -54,12 +55,42 @@ def _as_frame(data) -> pd.DataFrame:
     return data
 
 
-def _to_datetime(series: pd.Series, warn: bool) -> pd.Series:
+# A date written with numbers, day and month in an order the text does not say: 03/04/2024,
+# 3.4.24, 03-04-2024 (not ISO's 2024-04-03).
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?!\d)")
+
+
+def _day_first(series: pd.Series, label: str | None) -> bool:
+    """Whether numeric dates put the day first: only when some day is above 12. When every
+    one could be either, and the two readings differ, that is an error naming the column and
+    the fix (with `label`; without, for guessing which column is the time axis, month first)."""
+    texts = [v for v in series.dropna() if isinstance(v, str)]
+    matches = [_NUMERIC_DATE.match(v) for v in texts]
+    if not texts or not all(matches):
+        return False
+    first = [int(m.group(1)) for m in matches]
+    second = [int(m.group(2)) for m in matches]
+    if max(first) > 12 >= max(second):
+        return True
+    if max(first) <= 12 and max(second) <= 12 and first != second and label is not None:
+        example = next(t for t, a, b in zip(texts, first, second) if a != b).strip()
+        raise _fail(
+            f"time column {label}: dates like {example!r} read day first and month first give "
+            "two different series; parse the column yourself, e.g. df[col] = "
+            "pd.to_datetime(df[col], dayfirst=True) (day first) or format='%m/%d/%Y' (month "
+            "first), or write the dates as YYYY-MM-DD")
+    return False
+
+
+def _to_datetime(series: pd.Series, warn: bool, label: str | None = None) -> pd.Series:
     """pd.to_datetime, except that timestamps with differing UTC offsets (a daylight-saving
     change written as "+01:00" then "+02:00") become UTC instants instead of an error: the
-    instants are exact and the zone information is kept as UTC, never dropped."""
+    instants are exact and the zone information is kept as UTC, never dropped. Numeric dates
+    are read day first only where a day above 12 proves it; where both orders fit and differ,
+    `_day_first` stops with the fix."""
+    dayfirst = _day_first(series, label)
     try:
-        return pd.to_datetime(series, errors="coerce")
+        return pd.to_datetime(series, errors="coerce", dayfirst=dayfirst)
     except ValueError as exc:
         if "Mixed timezones" not in str(exc):
             raise
@@ -67,7 +98,7 @@ def _to_datetime(series: pd.Series, warn: bool) -> pd.Series:
         warnings.warn("the time column mixes UTC offsets (a daylight-saving change?); the "
                       "timestamps were converted to UTC. Pass a DatetimeIndex in your zone "
                       "(tz_convert) to keep it", UserWarning, stacklevel=5)
-    return pd.to_datetime(series, errors="coerce", utc=True)
+    return pd.to_datetime(series, errors="coerce", utc=True, dayfirst=dayfirst)
 
 
 def _parse_times(values, label: str) -> pd.DatetimeIndex:
@@ -80,7 +111,9 @@ def _parse_times(values, label: str) -> pd.DatetimeIndex:
             raise _fail(f"time column {label} holds numbers, not timestamps; convert it with "
                         f"pd.to_datetime(..., unit=...) first")
         try:
-            times = pd.DatetimeIndex(_to_datetime(series, warn=True))
+            times = pd.DatetimeIndex(_to_datetime(series, warn=True, label=label))
+        except TSMambaInputError:
+            raise
         except (ValueError, TypeError) as exc:  # mixed time zones and similar
             raise _fail(f"time column {label} could not be parsed as timestamps ({exc}); "
                         "parse it with pd.to_datetime and pass a DatetimeIndex") from None
