@@ -159,3 +159,16 @@ def test_sliding_windows_are_lazy_and_exact():
     torch.testing.assert_close(y[1], data[13:15])
     batches = list(windows.batches(4, torch.Generator().manual_seed(0)))
     assert sum(b[0].shape[0] for b in batches) == len(windows)
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1e-120])
+def test_tiny_values_are_forecast_on_their_own_scale(fast, magnitude):
+    # Cause 7: values near 1e-300 scaled to 0 in float32 and were forecast 10^296 off.
+    from tsmamba import TSMambaForecaster
+
+    index = pd.date_range("2024-01-01", periods=200, freq="h")
+    base = 2 + np.sin(np.arange(200) / 4.0)
+    frame = pd.DataFrame({"a": base, "b": base[::-1]}, index=index)
+    plain = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(frame).predict()
+    tiny = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(frame * magnitude).predict()
+    np.testing.assert_allclose(tiny.to_numpy() / magnitude, plain.to_numpy(), rtol=1e-5)

@@ -348,8 +348,16 @@ def fit_scaler(values: np.ndarray, train_stop: int) -> StandardScaler:
 
     Scaled values must stay finite in float32: a column (nearly) constant over the training
     rows but not later would otherwise be divided by a vanishing std. Its scale is floored at
-    a millionth of the column's whole range (constant columns keep sklearn's scale of 1)."""
-    scaler = StandardScaler().fit(values[:train_stop])
+    a millionth of the column's whole range (constant columns keep sklearn's scale of 1).
+
+    A column of tiny magnitude (all below 1e-100) is fitted on itself divided by its largest
+    magnitude: its squares would underflow float64 and sklearn would take the variance for
+    zero (scale 1), so values near 1e-300 would scale to 0 in float32 and be forecast on an
+    absolute scale. (Values too large for float32 are refused before this.)"""
+    magnitude = np.abs(values[:train_stop]).max(axis=0)  # (m,)
+    unit = np.where((magnitude > 0) & (magnitude < 1e-100), magnitude, 1.0)
+    scaler = StandardScaler().fit(values[:train_stop] / unit)
+    scaler.mean_, scaler.scale_ = scaler.mean_ * unit, scaler.scale_ * unit
     floor = 1e-6 * np.ptp(values, axis=0)  # (m,)
     scaler.scale_ = np.where(scaler.scale_ < floor, floor, scaler.scale_)
     scaler.var_ = scaler.scale_ ** 2
