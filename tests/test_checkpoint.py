@@ -185,13 +185,20 @@ def test_gradients_are_clipped(monkeypatch):
     assert norms and max(norms) <= training.GRAD_CLIP * (1 + 1e-5)
 
 
-def test_one_flipped_bit_in_the_weights_is_refused(tmp_path):
+@pytest.mark.parametrize("where", [0.5, 0.9])  # how far into the tensors' bytes
+def test_one_flipped_bit_in_the_weights_is_refused(tmp_path, where):
     # Cause 8: checkpoints had no checksum; a flipped bit gave forecasts off by 3e37.
+    import json
+    import struct
+
     directory = tmp_path / "ckpt"
     TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
     path = directory / FILE
     data = bytearray(path.read_bytes())
-    data[-100] ^= 0x40  # inside the tensors, past the header
+    (header_len,) = struct.unpack("<Q", data[:8])
+    start = 8 + header_len  # the tensors' bytes begin after the JSON header
+    assert json.loads(data[8:start])  # (a header that parses: the flip is past it)
+    data[start + int(where * (len(data) - start))] ^= 0x40
     path.write_bytes(bytes(data))
     with pytest.raises(TSMambaInputError, match="does not match its own checksum"):
         TSMambaForecaster(**SETTINGS).fit(demo(**DATA), checkpoint_dir=directory)
