@@ -11,7 +11,7 @@ import typer
 
 from .app import (Debug, Device, Lookback, Model, Options, Progress, app, check_options,
                   guarded, model_option_values, parse_options)
-from .files import append_line, check_writable
+from .files import append_line, check_image_paths, check_writable
 
 
 def _print_backtest(table, split: str) -> None:
@@ -72,6 +72,7 @@ def backtest(
         from tsmamba.backtest import backtest as run_backtest, summarise
 
         check_writable(json_out, plot)
+        check_image_paths(plot)
         params = parse_options(set_) or {}
         if option:
             params["model_options"] = model_option_values(model, option)

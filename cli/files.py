@@ -44,6 +44,49 @@ def check_writable(*paths: Optional[Path]) -> None:
                           str(path))
         if path.is_dir():
             raise OSError(errno.EISDIR, "is a directory; give a file name", str(path))
+        if path.exists() and not os.access(path, os.W_OK):
+            # A rename would replace it anyway; read-only is the user saying "keep this".
+            raise OSError(errno.EACCES, "is read-only; make it writable or choose another path",
+                          str(path))
+
+
+def check_image_paths(*paths: Optional[Path]) -> None:
+    """Fail before training when a plot's suffix names no image format matplotlib writes."""
+    wanted = [p for p in paths if p is not None]
+    if not wanted:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    for path in wanted:
+        if path.suffix.lower().lstrip(".") not in formats:
+            raise OSError(errno.EINVAL, f"{path.suffix or 'no suffix'} is not an image format; "
+                          f"end the name in one of {', '.join('.' + f for f in sorted(formats))}",
+                          str(path))
+
+
+def _nearest_folder(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_directory_output(path: Optional[Path], what: str) -> None:
+    """Fail before training when `path` (a model directory or a checkpoint directory) cannot
+    be written, or, for a model, could not be replaced (it holds other files)."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise OSError(errno.ENOTDIR, f"is a file; {what} is a directory: choose another path",
+                      str(path))
+    nearest = _nearest_folder(path)
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK):
+        raise OSError(errno.EACCES, f"cannot write {what} there: no permission to write in "
+                      f"{nearest}", str(path))
+    if what == "a model" and path.is_dir():
+        from tsmamba.model_io import check_replaceable
+
+        check_replaceable(path)
 
 
 def write_table(frame, path: Optional[Path]) -> None:

@@ -10,7 +10,8 @@ import typer
 
 from .app import CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, guarded
 from .estimator_options import trains
-from .files import check_writable, read_table, save_figure, write_table
+from .files import (check_directory_output, check_image_paths, check_writable, read_table,
+                    save_figure, write_table)
 
 
 def _plot(est, frame, forecast, path: Path) -> None:
@@ -38,6 +39,9 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
 
     def run():
         check_writable(output, plot)
+        check_image_paths(plot)
+        check_directory_output(save_model, "a model")
+        check_directory_output(checkpoint_dir, "the checkpoint directory")
         frame = read_table(data)
         result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
         write_table(result, output)
@@ -58,6 +62,8 @@ def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
 
     def run():
+        check_directory_output(out, "a model")
+        check_directory_output(checkpoint_dir, "the checkpoint directory")
         forecaster.fit(read_table(data), checkpoint_dir=checkpoint_dir).save(out)
         typer.echo(f"saved {out} ({forecaster.n_epochs_} epochs, best {forecaster.best_epoch_})",
                    err=True)
@@ -78,6 +84,7 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
         from tsmamba import TSMambaForecaster
 
         check_writable(output, plot)
+        check_image_paths(plot)
         est = TSMambaForecaster.load(model_dir)
         frame = read_table(data) if data is not None else None
         result = est.predict(frame, level=level)

@@ -120,7 +120,7 @@ def _ours(folder: Path) -> bool:
     return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
-def _check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path) -> None:
     """A save may replace only a tsmamba model that holds nothing but its own files."""
     if target.exists() and not target.is_dir():
         raise ModelFormatError(f"{target} is a file; a model is saved as a directory: choose "
@@ -182,7 +182,7 @@ def save(estimator, path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.parent) as locked:
         _recover(target, clean=locked)
-        _check_replaceable(target)
+        check_replaceable(target)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
         try:
             _write_all(estimator, staging)
