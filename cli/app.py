@@ -93,9 +93,21 @@ def check_options(values: Optional[list[str]]) -> Optional[list[str]]:
     return values
 
 
+def data_file(value: Optional[Path]) -> Optional[Path]:
+    """An existing file, or "-" for CSV on stdin; anything else is a usage error (exit 2)."""
+    if value is None or str(value) == "-":
+        return value
+    if not value.exists():
+        raise typer.BadParameter(f"File '{value}' does not exist.")
+    if value.is_dir():
+        raise typer.BadParameter(f"File '{value}' is a directory.")
+    return value
+
+
 DataArg = Annotated[Optional[Path], typer.Argument(
-    exists=True, dir_okay=False, show_default=False,
-    help="CSV or Parquet file, one column per series and a time column. Omit for demo data.")]
+    callback=data_file, show_default=False,
+    help="CSV or Parquet file, one column per series and a time column ('-': CSV on stdin). "
+         "Omit for demo data.")]
 Horizon = Annotated[int, typer.Option(min=1, help="Steps to forecast.")]
 Lookback = Annotated[int, typer.Option(min=1, help="Steps of history each forecast reads.")]
 Model = Annotated[str, typer.Option(callback=_model_name,

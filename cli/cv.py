@@ -9,7 +9,8 @@ import typer
 
 from .app import DataArg, Debug, Levels, Output, app, guarded
 from .estimator_options import trains
-from .files import check_image_paths, check_writable, read_table, save_figure, write_table
+from .files import (check_image_paths, check_table_output, check_writable, read_table,
+                    save_figure, write_table)
 
 
 @app.command("cv")
@@ -35,6 +36,7 @@ def cross_validate(
         import tsmamba
 
         check_writable(output, plot, plot_backtest)
+        check_table_output(output, data)
         check_image_paths(plot, plot_backtest)
         cv = forecaster.cross_validation(read_table(data), n_windows=n_windows,
                                          step_size=step_size, refit=refit, level=level)

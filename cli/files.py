@@ -10,20 +10,32 @@ from pathlib import Path
 from typing import Optional
 
 
+TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
+
+
 def read_table(path: Optional[Path]):
-    """The frame in `path` (.csv, .tsv, .txt or .parquet), or the demo data for None."""
+    """The frame in `path` (.csv, .tsv, .txt or .parquet; "-": CSV on stdin), or the demo
+    data for None."""
     import pandas as pd
 
     if path is None:
         from tsmamba.datasets import demo
 
         return demo()
-    suffix = path.suffix.lower()
+    if str(path) == "-":
+        path, source = Path("(stdin)"), sys.stdin
+    else:
+        source = path
+    suffix = path.suffix.lower() if source is not sys.stdin else ".csv"
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
-    if suffix not in (".csv", ".txt", ".tsv"):
+    if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
-    frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    try:
+        frame = pd.read_csv(source, sep="\t" if suffix == ".tsv" else ",")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start}); save it as UTF-8 CSV, or as Parquet") from None
     if frame.shape[1] == 1 and len(frame) and any(s in str(frame.columns[0]) for s in ";|\t"):
         raise ValueError(f"{path}: only one column was read, named {frame.columns[0]!r}; the "
                          "file seems to use another delimiter: save it comma-separated")
@@ -48,6 +60,19 @@ def check_writable(*paths: Optional[Path]) -> None:
             # A rename would replace it anyway; read-only is the user saying "keep this".
             raise OSError(errno.EACCES, "is read-only; make it writable or choose another path",
                           str(path))
+
+
+def check_table_output(output: Optional[Path], data: Optional[Path]) -> None:
+    """Fail before training when -o names a format it would not write, or the input file."""
+    if output is None:
+        return
+    if output.suffix.lower() not in TABLE_SUFFIXES:
+        raise OSError(errno.EINVAL, f"{output.suffix or 'no suffix'} is not a table format "
+                      "tsmamba writes; end the name in .csv or .parquet", str(output))
+    if data is not None and str(data) != "-" and output.exists() and \
+            os.path.samefile(output, data):
+        raise OSError(errno.EEXIST, "is the input data; writing the forecast there would "
+                      "overwrite it: choose another path", str(output))
 
 
 def check_image_paths(*paths: Optional[Path]) -> None:
@@ -97,7 +122,12 @@ def write_table(frame, path: Optional[Path]) -> None:
 
     index = not isinstance(frame.index, pd.RangeIndex)  # long frames carry their time in ds
     if path is None:
-        frame.to_csv(sys.stdout, index=index)
+        try:
+            frame.to_csv(sys.stdout, index=index)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head` stopped reading: end quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None  # 128 + SIGPIPE
         return
     with atomic_write(path) as temporary:
         if path.suffix.lower() in (".parquet", ".pq"):

@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, guarded
+from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, data_file,
+                  guarded)
 from .estimator_options import trains
-from .files import (check_directory_output, check_image_paths, check_writable, read_table,
-                    save_figure, write_table)
+from .files import (check_directory_output, check_image_paths, check_table_output,
+                    check_writable, read_table, save_figure, write_table)
 
 
 def _plot(est, frame, forecast, path: Path) -> None:
@@ -39,6 +40,7 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
 
     def run():
         check_writable(output, plot)
+        check_table_output(output, data)
         check_image_paths(plot)
         check_directory_output(save_model, "a model")
         check_directory_output(checkpoint_dir, "the checkpoint directory")
@@ -55,8 +57,8 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
 
 @app.command()
 @trains
-def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                             help="CSV or Parquet file.")],
+def fit(data: Annotated[Path, typer.Argument(callback=data_file,
+                                             help="CSV or Parquet file ('-': CSV on stdin).")],
         out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
         checkpoint_dir: CheckpointDir = None, debug: Debug = False, *, forecaster):
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
@@ -74,8 +76,9 @@ def fit(data: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
 @app.command()
 def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written by `tsmamba fit`.")],
             data: Annotated[Optional[Path], typer.Argument(
-                exists=True, dir_okay=False, show_default=False,
-                help="Recent history to forecast from (default: the end of the training data).")] = None,
+                callback=data_file, show_default=False,
+                help="Recent history to forecast from ('-': CSV on stdin; default: the end of "
+                     "the training data).")] = None,
             output: Output = None, plot: PlotPath = None, level: Levels = None,
             debug: Debug = False):
     """Forecast with a saved model, from the end of its training data or of DATA."""
@@ -84,6 +87,7 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
         from tsmamba import TSMambaForecaster
 
         check_writable(output, plot)
+        check_table_output(output, data)
         check_image_paths(plot)
         est = TSMambaForecaster.load(model_dir)
         frame = read_table(data) if data is not None else None

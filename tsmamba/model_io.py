@@ -300,6 +300,9 @@ def _check_finite(tensors: dict, path: Path) -> None:
 
 
 def load(cls, path, device="cpu"):
+    from .validation import resolve_device
+
+    device = resolve_device(device)  # a clear error for "cuda" on a CPU-only machine
     folder = Path(path)
     if not folder.exists() and folder.parent.is_dir():
         with _locked(folder.parent) as locked:  # a save killed mid-swap: put the model back

@@ -34,7 +34,7 @@ from .checkpoint import Checkpointer, LoopState
 from .cpu_threads import training_threads
 from .data import SlidingWindows
 from .distillation import teacher_forecast
-from .errors import NonFiniteError
+from .errors import NonFiniteError, TSMambaInputError
 from .inference import mean_errors
 from .models import build_config, build_model
 from .training_step import (CapturedStep, TrainingStep, can_capture, make_optimiser,
@@ -188,7 +188,16 @@ def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows
     fork = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork), training_threads(device):
         torch.manual_seed(seed)
-        network = build_model(params["model"], config).to(device)
+        try:
+            network = build_model(params["model"], config).to(device)
+        except (RuntimeError, MemoryError) as exc:  # the allocator, for sizes far too large
+            if "alloc" not in str(exc) and "out of memory" not in str(exc) and \
+                    not isinstance(exc, MemoryError):
+                raise
+            raise TSMambaInputError(
+                f"the {params['model']} network (d_model={params['d_model']}, d_state="
+                f"{params['d_state']}, n_layers={params['n_layers']}) does not fit in the "
+                f"memory of {device}; make it smaller") from None
         generator = torch.Generator().manual_seed(seed)
         state = train(network, train_windows, val_windows, TrainSettings.from_params(params),
                       device, generator, checkpointer, teacher)

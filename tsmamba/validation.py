@@ -31,9 +31,30 @@ def positive_int(name: str, value, allow_none: bool = False) -> None:
         raise TSMambaInputError(f"{name} must be a positive integer, got {value}")
 
 
+def _real(name: str, value) -> None:
+    """A number (not a bool, not text): "1e-3" must not reach a comparison or an optimiser."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+
+
+def _choice(name: str, value, choices, allow_none: bool = True) -> None:
+    """One of `choices` (or None); checked even where the value would go unused."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    if value not in choices:
+        raise TSMambaInputError(f"unknown {name} {value!r}; use one of {sorted(choices)}"
+                                + (" or None" if allow_none else ""))
+
+
 def check_params(params: Mapping) -> None:
     """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
     used; `params` as `TSMambaForecaster.get_params()` returns them."""
+    from .data import DROP_DUPLICATES, FILL_GAPS
+
+    if not isinstance(params["model"], str):
+        raise TypeError(f"model must be a string, got {params['model']!r}")
     check_model_name(params["model"])
     for name in POSITIVE_INTS:
         positive_int(name, params[name])
@@ -41,6 +62,20 @@ def check_params(params: Mapping) -> None:
     options = params["model_options"]
     if options is not None and not isinstance(options, dict):
         raise TypeError(f"model_options must be a dict or None, got {type(options).__name__}")
+    for name in ("val_size", "dropout", "learning_rate", "lr_decay", "mixup_sigma",
+                 "distill_weight"):
+        _real(name, params[name])
+    seed = params["random_state"]
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"random_state must be a non-negative integer, got {seed!r} "
+                        f"({type(seed).__name__})")
+    _choice("loss", params["loss"], LOSSES, allow_none=False)
+    _choice("augment", params["augment"], AUGMENTATIONS)
+    _choice("fill_gaps", params["fill_gaps"], FILL_GAPS)
+    _choice("drop_duplicates", params["drop_duplicates"], DROP_DUPLICATES)
+    device = params["device"]
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     if not 0.0 <= params["val_size"] < 1.0:
         raise TSMambaInputError(f"val_size must be in [0, 1), got {params['val_size']}")
     if not 0.0 <= params["dropout"] < 1.0:
@@ -49,15 +84,9 @@ def check_params(params: Mapping) -> None:
         raise TSMambaInputError(f"learning_rate must be positive, got {params['learning_rate']}")
     if not 0.0 < params["lr_decay"] <= 1.0:
         raise TSMambaInputError(f"lr_decay must be in (0, 1], got {params['lr_decay']}")
-    if params["loss"] not in LOSSES:
-        raise TSMambaInputError(f"unknown loss {params['loss']!r}; choose one of "
-                                f"{sorted(LOSSES)}")
     warmup = params["warmup_epochs"]
     if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
         raise TSMambaInputError(f"warmup_epochs must be a non-negative integer, got {warmup!r}")
-    if params["augment"] not in (None, *AUGMENTATIONS):
-        raise TSMambaInputError(f"unknown augment {params['augment']!r}; use None or one of "
-                                f"{list(AUGMENTATIONS)}")
     if not params["mixup_sigma"] > 0:
         raise TSMambaInputError(f"mixup_sigma must be positive, got {params['mixup_sigma']}")
     if not 0.0 <= params["distill_weight"] <= 1.0:
@@ -73,6 +102,9 @@ def resolve_device(device: str) -> torch.device:
     except (RuntimeError, TypeError):
         raise TSMambaInputError(f"device={device!r} is not a device; use 'auto', 'cpu' or "
                                 "'cuda'") from None
+    if resolved.type not in ("cpu", "cuda"):  # mps, xpu, ...: the kernels are CPU or CUDA
+        raise TSMambaInputError(f"device={device!r} is not supported; use 'auto', 'cpu' or "
+                                "'cuda' (or 'cuda:N')")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise TSMambaInputError(f"device={device!r} but no CUDA GPU is available; use "
                                 "device='cpu' or 'auto'")
