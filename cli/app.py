@@ -40,10 +40,23 @@ class Augment(str, enum.Enum):
     channel_mixup = "channel_mixup"
 
 
-def _model_name(value: str) -> str:
-    from tsmamba.errors import TSMambaInputError
-    from tsmamba.models import check_model_name
+INTERRUPTED = "interrupted: outputs are replaced only when complete, so none is half-written"
+_told = []  # whether the line was written (main() writes it where typer exited silently)
 
+
+def interrupted() -> typer.Exit:
+    """The one line for Ctrl-C, and exit 130 (typer's own handler exits 130 without a word)."""
+    typer.echo(INTERRUPTED, err=True)
+    _told.append(True)
+    return typer.Exit(130)
+
+
+def _model_name(value: str) -> str:
+    try:
+        from tsmamba.errors import TSMambaInputError
+        from tsmamba.models import check_model_name  # the first import of torch: a second
+    except KeyboardInterrupt:
+        raise interrupted() from None
     try:
         check_model_name(value)
     except TSMambaInputError as exc:
@@ -170,9 +183,7 @@ def guarded(debug: bool, source: Optional[Path], action):
             if debug:
                 raise
             # Outputs are renamed into place only when complete: nothing is half-written.
-            typer.echo("interrupted: outputs are replaced only when complete, so none is "
-                       "half-written", err=True)
-            raise typer.Exit(130) from exc
+            raise interrupted() from exc
         except (TSMambaInputError, ModelFormatError) as exc:
             _fail(f"{where}{exc}", debug, exc)
         except pd.errors.EmptyDataError as exc:

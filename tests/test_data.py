@@ -172,3 +172,33 @@ def test_tiny_values_are_forecast_on_their_own_scale(fast, magnitude):
     plain = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(frame).predict()
     tiny = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(frame * magnitude).predict()
     np.testing.assert_allclose(tiny.to_numpy() / magnitude, plain.to_numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("values, text", [
+    (np.arange(50) + 1j, "holds complex numbers"),
+    (pd.date_range("2020-01-01", periods=50, freq="D"), "holds timestamps, not values"),
+    (pd.to_timedelta(np.arange(50), unit="h"), "holds durations"),
+])
+def test_value_columns_of_other_kinds_point_the_right_way(values, text):
+    # Issue 22: these were all told to use pd.to_numeric.
+    index = pd.date_range("2024-01-01", periods=50, freq="h")
+    with pytest.raises(TSMambaInputError, match=f"column 'b' {text}") as caught:
+        to_series_frame(pd.DataFrame({"a": np.arange(50.0), "b": values}, index=index))
+    assert "to_numeric" not in str(caught.value)
+
+
+@pytest.mark.parametrize("bad", ["not a date", "03 January 2024 02:00"])
+def test_one_bad_or_differently_written_date_is_named_with_its_row(bad):
+    # Issue 22: one such value made the whole column unrecognised ("no time axis found").
+    dates = pd.date_range("2024-01-01", periods=50, freq="h").strftime("%Y-%m-%d %H:%M")
+    dates = dates.tolist()
+    dates[20] = bad
+    with pytest.raises(TSMambaInputError, match=f"'date': value '{bad}' at row 20"):
+        to_series_frame(pd.DataFrame({"date": dates, "a": np.arange(50.0)}))
+
+
+def test_an_irregular_timestamp_is_named():
+    stamps = pd.date_range("2024-01-01", periods=50, freq="h").tolist()
+    stamps[30] += pd.Timedelta(minutes=17)
+    with pytest.raises(TSMambaInputError, match=r"2024-01-02 06:17:00 \(row 30\) follows"):
+        to_series_frame(pd.DataFrame({"a": np.arange(50.0)}, index=pd.DatetimeIndex(stamps)))

@@ -58,3 +58,33 @@ def test_unaligned_and_duplicated_long_frames_are_clear_errors(fast):
         TSMambaForecaster(**fast).fit(df.assign(price=1.0))
     with pytest.raises(TSMambaInputError, match="no time column 'ds'"):
         TSMambaForecaster(**fast).fit(df.rename(columns={"ds": "date"}))
+
+
+def test_integer_ids_come_back_as_integers(fast, tmp_path):
+    # Issue 22: integer unique_ids came back as strings.
+    import numpy as np
+
+    times = pd.date_range("2024-01-01", periods=120, freq="h")
+    long = pd.DataFrame({"unique_id": np.repeat([7, 11], 120), "ds": np.tile(times, 2),
+                         "y": np.sin(np.arange(240) / 5.0)})
+    model = TSMambaForecaster(horizon=3, lookback=24, **fast).fit(long)
+    forecast = model.predict()
+    assert forecast["unique_id"].dtype == long["unique_id"].dtype
+    assert forecast["unique_id"].unique().tolist() == [7, 11]
+    model.save(tmp_path / "m")
+    again = TSMambaForecaster.load(tmp_path / "m").predict()
+    pd.testing.assert_frame_equal(again, forecast, check_exact=True)
+    cv = model.cross_validation(long, n_windows=1)
+    assert cv["unique_id"].dtype == long["unique_id"].dtype
+
+
+def test_an_empty_target_is_named_by_the_users_own_row(fast):
+    import numpy as np
+
+    times = pd.date_range("2024-01-01", periods=60, freq="h")
+    long = pd.DataFrame({"unique_id": np.repeat(["a", "b"], 60), "ds": np.tile(times, 2),
+                         "y": np.arange(120.0)})
+    long.loc[95, "y"] = np.nan  # series "b", its 36th timestamp
+    with pytest.raises(TSMambaInputError, match=r"'y' is empty at row 95 \(series 'b', ds "
+                                                r"2024-01-02 11:00:00"):
+        TSMambaForecaster(horizon=3, lookback=24, **fast).fit(long)

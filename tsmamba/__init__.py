@@ -15,13 +15,29 @@ Glossary (used in every module, in shape comments and einops patterns):
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
-from .backtest import backtest
-from .estimator import TSMambaForecaster
-from .metrics import evaluate
-from .plotting import plot_backtest, plot_cross_validation, plot_forecast
+
+# The rest is imported on first use (PEP 562), not by `import tsmamba`: the command line
+# starts without torch, so Ctrl-C while it loads is caught like any other (exit 130).
+_LAZY = {"TSMambaForecaster": ".estimator", "backtest": ".backtest", "evaluate": ".metrics",
+         "plot_forecast": ".plotting", "plot_cross_validation": ".plotting",
+         "plot_backtest": ".plotting"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # once imported, an ordinary attribute
+        return value
+    raise AttributeError(f"module 'tsmamba' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
 
 try:
     __version__ = version("tsmamba")

@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from .data import FrameOptions
 from .errors import TSMambaInputError
-from .long_format import to_long
+from .long_format import series_ids, to_long
 from .models import ALIASES
 from .validation import check_params, positive_int
 
@@ -34,9 +34,10 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     positive_int("step_size", step)
     check_params(params)
     options = FrameOptions.from_params(params)
-    frame, _ = options.read(df, params["freq"], lookback + horizon,
-                            f" (lookback {lookback} + horizon {horizon})")
+    frame, long = options.read(df, params["freq"], lookback + horizon,
+                               f" (lookback {lookback} + horizon {horizon})")
     wide = frame.to_frame()  # validated, regular, one column per series
+    ids = series_ids(df, options.long, list(wide.columns)) if long else None
     n_rows = len(wide)
     # cutoff k (0-based) is the number of rows its forecast may read.
     origins = [n_rows - horizon - (n_windows - 1 - k) * step for k in range(n_windows)]
@@ -57,7 +58,7 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
         # predict reads the last `lookback` rows; passing only those avoids re-validating
         # the whole prefix at every cutoff.
         forecast = est.predict(wide.iloc[origin - lookback:origin], level=level)
-        out = to_long(forecast, alias, series, options.long, levels)
+        out = to_long(forecast, alias, series, options.long, levels, ids)
         truth = wide.iloc[origin:origin + horizon]
         out.insert(2, "cutoff", wide.index[origin - 1])
         out.insert(3, options.long.target_col,

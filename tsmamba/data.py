@@ -128,7 +128,8 @@ def _parse_times(values, label: str) -> pd.DatetimeIndex:
     return times
 
 
-def _looks_like_time(column: pd.Series) -> bool:
+def _looks_like_time(column: pd.Series, share: float = 1.0) -> bool:
+    """Whether the column is timestamps: all its values parse (or `share` of them)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         return True
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
@@ -142,7 +143,7 @@ def _looks_like_time(column: pd.Series) -> bool:
             parsed = _to_datetime(sample, warn=False)
         except (ValueError, TypeError):
             return False
-    return bool(parsed.notna().all())
+    return bool(parsed.notna().mean() >= share) if share < 1.0 else bool(parsed.notna().all())
 
 
 def _split_time_axis(df: pd.DataFrame, time_col: str | None) -> tuple[pd.DatetimeIndex, pd.DataFrame]:
@@ -157,6 +158,11 @@ def _split_time_axis(df: pd.DataFrame, time_col: str | None) -> tuple[pd.Datetim
     if isinstance(df.index, pd.PeriodIndex):
         return df.index.to_timestamp(), df
     candidates = [c for c in df.columns if _looks_like_time(df[c])]
+    if not candidates:  # one that almost parses: name its first bad value, not "no time axis"
+        nearly = [c for c in df.columns if _looks_like_time(df[c], share=0.9)]
+        if len(nearly) == 1:
+            col = nearly[0]
+            return _parse_times(df[col].to_numpy(), repr(col)).rename(col), df.drop(columns=col)
     if len(candidates) == 1:
         col = candidates[0]
         return _parse_times(df[col].to_numpy(), repr(col)).rename(col), df.drop(columns=col)
@@ -184,7 +190,16 @@ def _check_value_columns(values: pd.DataFrame, times: pd.DatetimeIndex) -> None:
                         f"df[{name!r}].astype(float) if 0/1 is meant, or drop it")
         if isinstance(col.dtype, pd.CategoricalDtype):
             raise _fail(f"column {name!r} is categorical; drop it or encode it as numbers")
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_complex_dtype(col):
+        if pd.api.types.is_complex_dtype(col):
+            raise _fail(f"column {name!r} holds complex numbers; tsmamba forecasts real values: "
+                        f"keep a real part (df[{name!r}].to_numpy().real) or drop the column")
+        if pd.api.types.is_datetime64_any_dtype(col):
+            raise _fail(f"column {name!r} holds timestamps, not values: a second time column? "
+                        "Pass time_col= to say which column is the time axis and drop the other")
+        if pd.api.types.is_timedelta64_dtype(col):
+            raise _fail(f"column {name!r} holds durations; convert them to numbers, e.g. "
+                        f"df[{name!r}] = df[{name!r}].dt.total_seconds()")
+        if pd.api.types.is_numeric_dtype(col):
             continue
         # Numbers stored as text are refused, not coerced: "1,5" or "1e3 kW" would otherwise
         # turn into wrong numbers or NaN without a word.
@@ -252,6 +267,13 @@ def _resolve_freq(times: pd.DatetimeIndex, freq) -> pd.DateOffset:
         usual = pd.Series(steps).mode().iloc[0]
         if usual > 0 and np.all(steps % usual == 0):
             return to_offset(pd.Timedelta(int(usual), unit="ns"))
+        if usual > 0:  # name the first step that is not a whole number of usual steps
+            odd = int(np.flatnonzero(steps % usual)[0])
+            raise _fail(
+                f"the frequency cannot be inferred from the timestamps: most steps are "
+                f"{pd.Timedelta(int(usual), unit='ns')}, but {times[odd + 1]} (row {odd + 1}) "
+                f"follows {times[odd]} after {pd.Timedelta(int(steps[odd]), unit='ns')}; fix "
+                "that timestamp, or pass freq= (for example freq='h' or freq='MS')")
     raise _fail("the frequency cannot be inferred from the timestamps; pass freq= "
                 "(for example freq='h' or freq='MS')")
 

@@ -20,7 +20,7 @@ from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
-from .long_format import to_long
+from .long_format import series_ids, to_long
 from .models import ALIASES
 from .training import build_and_train
 from .validation import check_params, resolve_device
@@ -166,7 +166,9 @@ class TSMambaForecaster(BaseEstimator):
             columns=list(frame.columns), best_epoch=result.best_epoch, n_epochs=result.epoch,
             training_log=result.log,
             history=frame.values[-self.lookback:].copy(),  # (lookback, m), original units
-            input_format="long" if long else "wide", conformity_scores=scores).apply(self)
+            input_format="long" if long else "wide", conformity_scores=scores,
+            series_ids=series_ids(df, self._frame_options().long, list(frame.columns))
+            if long else None).apply(self)
         return self
 
     def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
@@ -218,7 +220,7 @@ class TSMambaForecaster(BaseEstimator):
                 forecast[f"{column}-hi-{lvl:g}"] = values[:, j] + width[:, j]
         if long:
             return to_long(forecast, ALIASES[self.model], self.columns_,
-                           self._frame_options().long, levels)
+                           self._frame_options().long, levels, getattr(self, "series_ids_", None))
         return forecast
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,

@@ -34,6 +34,8 @@ class FittedState:
     training_log: list = _kept("json")  # one {"epoch", "train_loss", "val_loss"} per epoch
     history: np.ndarray = _kept("array")  # (lookback, m): the last rows seen, original units
     input_format: str = _kept("json", default="wide")  # "wide" or "long", as fit was given
+    # A long frame's own series ids (ints, floats or text), in `columns` order; None: text.
+    series_ids: list | None = _kept("json", default=None)
     # (n, f, m) absolute validation errors in the data's units: conformal intervals' scale.
     conformity_scores: np.ndarray | None = _kept("array", default=None)
 

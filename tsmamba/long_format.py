@@ -46,6 +46,13 @@ def to_wide(df: pd.DataFrame, columns: LongColumns) -> pd.DataFrame:
         row = int(df[ids].isna().to_numpy().argmax())
         raise TSMambaInputError(f"column {ids!r} is empty at row {row}; every row needs a "
                                 "series id")
+    empty = df[target].isna().to_numpy()
+    if empty.any():  # named here, by the user's own row: after the pivot only positions remain
+        row = int(empty.argmax())
+        raise TSMambaInputError(
+            f"column {target!r} is empty at row {row} (series {df[ids].iloc[row]!r}, "
+            f"{time_col} {df[time_col].iloc[row]}; {int(empty.sum())} such rows); fill or drop "
+            "them before fitting")
     keys = df[[ids, time_col]]
     duplicated = keys.duplicated(keep=False).to_numpy()
     if duplicated.any():
@@ -72,13 +79,23 @@ def to_wide(df: pd.DataFrame, columns: LongColumns) -> pd.DataFrame:
     return wide.reset_index()  # the wide validation parses and checks the time column
 
 
+def series_ids(df: pd.DataFrame, columns: LongColumns, series: list[str]) -> list | None:
+    """The long frame's own ids of the wide columns `series` (which are their text), as JSON
+    values (ints, floats, text); None when some id is none of those."""
+    own = {str(uid): uid for uid in pd.unique(df[columns.id_col])}
+    values = [own[name].item() if hasattr(own[name], "item") else own[name] for name in series]
+    ok = all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in values)
+    return values if ok else None
+
+
 def to_long(wide: pd.DataFrame, alias: str, series: list[str], columns: LongColumns,
-            levels: list[float] = ()) -> pd.DataFrame:
+            levels: list[float] = (), ids: list | None = None) -> pd.DataFrame:
     """A wide forecast (columns `series`, plus `<series>-lo-<level>` / `-hi-` bounds) in long
-    form: unique_id, ds, alias[, alias-lo-<level>, alias-hi-<level>]."""
+    form: unique_id, ds, alias[, alias-lo-<level>, alias-hi-<level>]. `ids`, the series' own
+    ids (`series_ids`), keep the user's id values and dtype; without, the ids are text."""
     frames = []
-    for uid in series:
-        part = pd.DataFrame({columns.id_col: uid, columns.time_col: wide.index,
+    for uid, own in zip(series, ids or series):
+        part = pd.DataFrame({columns.id_col: own, columns.time_col: wide.index,
                              alias: wide[uid].to_numpy()})
         for level in levels:
             for side in ("lo", "hi"):

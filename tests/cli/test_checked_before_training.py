@@ -2,6 +2,7 @@
 training"): one line, exit 1, and fit never runs."""
 
 import os
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -70,3 +71,28 @@ def test_read_only_outputs(data, tmp_path):
         refused(["fit", str(data), "--out", str(locked / "m"), *FAST], "no permission")
     finally:
         locked.chmod(0o755)
+
+
+def test_read_only_outputs_as_any_user(data, tmp_path, monkeypatch):
+    # The same checks with permissions simulated, so that they run as root too (CI).
+    import tsmamba.cli.files as files
+
+    out, checkpoints = tmp_path / "out.csv", tmp_path / "ckpt"
+    out.write_text("keep")
+    checkpoints.mkdir()
+    read_only = {out, checkpoints}
+    real = os.access
+    monkeypatch.setattr(files.os, "access", lambda path, mode: real(path, mode) and not (
+        mode & os.W_OK and Path(path) in read_only))
+    plot, model = tmp_path / "plot.png", tmp_path / "model"
+    plot.write_bytes(b"png")
+    model.mkdir()
+    read_only |= {plot, model}
+    refused(["forecast", str(data), "-o", str(out), *FAST], "read-only")
+    refused(["forecast", str(data), "--plot", str(plot), *FAST], "read-only")
+    refused(["cv", str(data), "-o", str(out), *FAST], "read-only")
+    refused(["forecast", str(data), "--save-model", str(model), *FAST], "no permission")
+    refused(["fit", str(data), "--out", str(model), *FAST], "no permission")
+    refused(["forecast", str(data), "--checkpoint-dir", str(checkpoints), *FAST],
+            "no permission to write in")
+    assert out.read_text() == "keep" and plot.read_bytes() == b"png"

@@ -1,5 +1,7 @@
 """CLI outputs are replaced whole or not at all; Ctrl-C exits 130 with one line."""
 
+import os
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -69,3 +71,21 @@ def test_backtest_json_lines_are_appended_whole(tmp_path):
     append_line(path, '{"new": 1}')
     append_line(path, '{"new": 2}')
     assert path.read_text().splitlines() == ['{"kept": true}', '{"new": 1}', '{"new": 2}']
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
+@pytest.mark.parametrize("after", [0.2, 0.5, 1.5])  # while importing, parsing, and later
+def test_ctrl_c_while_the_command_starts_is_one_line(after):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-m", "tsmamba.cli", "forecast", "--max-epochs",
+                              "1", "--no-progress"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode in (130, -signal.SIGINT), err  # as a shell reports, 130 either way
+    assert "interrupted" in err and "Traceback" not in err
