@@ -14,7 +14,7 @@ import torch
 
 from .augmentation import AUGMENTATIONS
 from .errors import TSMambaInputError
-from .models import check_model_name
+from .models import check_model_name, checked_options
 from .training import LOSSES
 
 POSITIVE_INTS = ("horizon", "lookback", "d_model", "d_state", "n_layers", "patch_len", "stride",
@@ -62,6 +62,7 @@ def check_params(params: Mapping) -> None:
     options = params["model_options"]
     if options is not None and not isinstance(options, dict):
         raise TypeError(f"model_options must be a dict or None, got {type(options).__name__}")
+    checked_options(params["model"], options)
     for name in ("val_size", "dropout", "learning_rate", "lr_decay", "mixup_sigma",
                  "distill_weight"):
         _real(name, params[name])

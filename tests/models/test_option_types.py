@@ -29,6 +29,16 @@ def test_numeric_options_refuse_other_types(value, kind):
         build_config("mamba", {"expand": value})
 
 
+@pytest.mark.parametrize("model, option, value", [
+    ("tsm2", "expand", 0), ("tsm2", "expand", -2), ("tsm2", "d_conv", 0), ("mamba", "d_conv", -1),
+    ("mamba2", "chunk_size", 0), ("mamba2", "head_dim", 0),
+    ("groupmamba", "affinity_reduction", 0), ("groupmamba", "ffn_expand", 0)])
+def test_sizes_and_counts_must_be_positive(model, option, value):
+    # These gave raw errors from torch (negative dimensions) or Python (division by zero).
+    with pytest.raises(TSMambaInputError, match=f"'{option}' must be a positive integer"):
+        build_config(model, {option: value})
+
+
 def test_right_types_pass_through():
     config = build_config("tsm2", {"bidirectional_time": np.bool_(True), "expand": np.int64(3)})
     assert config.bidirectional_time is True and config.expand == 3

@@ -81,6 +81,9 @@ def _checked_option(name: str, key: str, value, kind):
         spelled = "true or false" if kind is bool else f"a {kind.__name__}"
         raise TSMambaInputError(f"model {name!r}: option {key!r} must be {spelled}, got "
                                 f"{value!r} ({type(value).__name__})")
+    if kind is int and value < 1:  # every integer option is a size or a count
+        raise TSMambaInputError(f"model {name!r}: option {key!r} must be a positive integer, "
+                                f"got {value}")
     return bool(value) if kind is bool else kind(value)
 
 
@@ -109,16 +112,22 @@ def options_from_text(name: str, texts: dict | None) -> dict | None:
     return options
 
 
-def build_config(name: str, options: dict | None = None, **settings):
-    """The model's config from the settings it knows (others are ignored) and `options`,
-    model-specific settings that must all be known."""
+def checked_options(name: str, options: dict | None) -> dict:
+    """`options` of model `name`, each known and of its type (a clear error otherwise):
+    checked with the estimator's parameters, before any data is read."""
     own = sorted(model_options(name))  # what only `options` can set
     unknown = sorted(set(options or {}) - set(own))
     if unknown:
         raise TSMambaInputError(f"model {name!r} has no option {unknown} (settings of the "
                                 f"estimator are passed to it directly); its options are {own}")
     types = _option_types(name)
-    options = {k: _checked_option(name, k, v, types[k]) for k, v in (options or {}).items()}
+    return {k: _checked_option(name, k, v, types[k]) for k, v in (options or {}).items()}
+
+
+def build_config(name: str, options: dict | None = None, **settings):
+    """The model's config from the settings it knows (others are ignored) and `options`,
+    model-specific settings that must all be known."""
+    options = checked_options(name, options)
     shared = {f.name for f in dataclasses.fields(PatchConfig)}
     values = {k: v for k, v in settings.items() if k in shared}
     config_cls, _ = MODELS[name]
@@ -136,5 +145,6 @@ def build_model(name: str, config) -> nn.Module:
 
 
 __all__ = ["MODELS", "ALIASES", "model_names", "check_model_name", "model_options",
+           "checked_options", "options_from_text",
            "build_config", "build_model", "PatchConfig", "TSM2", "TSM2Config", "S4", "S4Config",
            "Mamba", "MambaConfig", "Mamba2", "Mamba2Config", "GroupMamba", "GroupMambaConfig"]
