@@ -101,6 +101,9 @@ BAD_PARAMS = {
     "horizon": [0, -1, 2.5, "3"], "lookback": [0, 1.0, "24"], "val_size": [1.5, "0.2", -0.1],
     "dropout": [1.0, "0.1"], "batch_size": [0, 2.5], "lr_decay": [0.0, 2.0, "x"],
     "augment": ["mixup", 1], "freq": ["bogus", 3], "time_col": ["missing", 3],
+    "progress": ["yes", None], "id_col": [3, None], "target_col": [["y"]],
+    "max_steps_per_epoch": ["5", 0], "warmup_epochs": ["1", -1], "mixup_sigma": ["1", -1.0],
+    "distill_weight": ["0.5", 2.0], "teacher": [3, "no/such/model"],
 }
 
 

@@ -22,6 +22,9 @@ from tsmamba.errors import TSMambaInputError
     ("augment", "mixup", TSMambaInputError, "unknown augment 'mixup'"),
     ("model", ["tsm2"], TypeError, "model must be a string"),
     ("model_options", {"expand": 1.5}, TSMambaInputError, "'expand' must be a int"),
+    ("progress", "yes", TypeError, "progress must be True or False"),
+    ("id_col", 3, TypeError, "id_col must be a column name"),
+    ("target_col", ["y"], TypeError, "target_col must be a column name"),
 ])
 def test_bad_parameters_are_named_before_training(fast, hourly, monkeypatch, name, value, error,
                                                   text):

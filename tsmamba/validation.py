@@ -8,8 +8,11 @@ it came through.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from .augmentation import AUGMENTATIONS
@@ -74,6 +77,16 @@ def check_params(params: Mapping) -> None:
     _choice("augment", params["augment"], AUGMENTATIONS)
     _choice("fill_gaps", params["fill_gaps"], FILL_GAPS)
     _choice("drop_duplicates", params["drop_duplicates"], DROP_DUPLICATES)
+    teacher = params["teacher"]
+    if isinstance(teacher, (str, os.PathLike)) and not (Path(teacher) / "manifest.json").is_file():
+        raise TSMambaInputError(f"teacher={os.fspath(teacher)!r} is not a saved model's "
+                                "directory (no manifest.json there); pass the directory that "
+                                "save() wrote, or a fitted TSMambaForecaster")
+    if not isinstance(params["progress"], (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {params['progress']!r}")
+    for name in ("id_col", "target_col"):  # used by long frames only; checked always
+        if not isinstance(params[name], str):
+            raise TypeError(f"{name} must be a column name (a string), got {params[name]!r}")
     device = params["device"]
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
