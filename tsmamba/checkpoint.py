@@ -25,11 +25,6 @@ import hashlib
 import json
 import os
 import tempfile
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock
-    fcntl = None
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +33,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import NonFiniteError, TSMambaInputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock
+    fcntl = None
 
 FILE = "checkpoint.safetensors"
 FORMAT_VERSION = 1

@@ -25,11 +25,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
-
 import numpy as np
 import pandas as pd
 import torch
@@ -42,6 +37,11 @@ from .files import sha256_file
 from .fitted import FittedState
 from .frequency_io import offset_from_json, offset_to_json
 from .models import MODELS, build_model
+
+try:
+    import fcntl
+except ImportError:  # Windows: no locks
+    fcntl = None
 
 FORMAT = "tsmamba-model"
 FORMAT_VERSION = 1
