@@ -23,7 +23,7 @@ from .fitted import FittedState
 from .long_format import series_ids, to_long
 from .models import ALIASES
 from .training import build_and_train
-from .validation import check_params, resolve_device
+from .validation import check_params, positive_int, resolve_device
 
 
 class TSMambaForecaster(BaseEstimator):
@@ -183,8 +183,9 @@ class TSMambaForecaster(BaseEstimator):
         order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
         return frame.values[-self.lookback:, order], frame.index[-self.lookback:], long
 
-    def predict(self, df=None, level=None) -> pd.DataFrame:
-        """Forecast `horizon` steps after the training data, or after the end of `df`.
+    def predict(self, df=None, level=None, h=None) -> pd.DataFrame:
+        """Forecast `horizon` steps (or the first `h` of them) after the training data, or
+        after the end of `df`.
 
         Wide in, wide out: horizon rows x the fitted columns, in the data's units, indexed by
         the timestamps that follow the history; with `level` (a percentage or a list, e.g.
@@ -194,6 +195,12 @@ class TSMambaForecaster(BaseEstimator):
         "TSM2-lo-80", "TSM2-hi-80" for intervals.
         """
         check_is_fitted(self, "model_")
+        steps = self.horizon if h is None else h
+        positive_int("h", steps)
+        if steps > self.horizon:
+            raise TSMambaInputError(f"h={h} is more than the fitted horizon {self.horizon}; the "
+                                    "network forecasts that many steps: refit with "
+                                    f"horizon={h} for more")
         levels = conformal.check_levels(level) if level is not None else []
         if levels and self.conformity_scores_ is None:
             raise TSMambaInputError("no calibration windows: this model was fitted without a "
@@ -209,12 +216,12 @@ class TSMambaForecaster(BaseEstimator):
         with torch.no_grad():
             x = torch.from_numpy(scaled).unsqueeze(0).to(device)  # (1, lookback, m)
             forecast = self.model_(x)[0].cpu().numpy()  # (f, m)
-        values = self.scaler_.inverse_transform(forecast.astype(np.float64))
-        future = pd.date_range(index[-1] + self.freq_, periods=self.horizon, freq=self.freq_,
+        values = self.scaler_.inverse_transform(forecast.astype(np.float64))[:steps]
+        future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
                                name=index.name)
         forecast = pd.DataFrame(values, index=future, columns=self.columns_)
         for lvl in levels:
-            width = conformal.half_widths(self.conformity_scores_, lvl)  # (f, m)
+            width = conformal.half_widths(self.conformity_scores_, lvl)[:steps]  # (h, m)
             for j, column in enumerate(self.columns_):
                 forecast[f"{column}-lo-{lvl:g}"] = values[:, j] - width[:, j]
                 forecast[f"{column}-hi-{lvl:g}"] = values[:, j] + width[:, j]
@@ -222,6 +229,33 @@ class TSMambaForecaster(BaseEstimator):
             return to_long(forecast, ALIASES[self.model], self.columns_,
                            self._frame_options().long, levels, getattr(self, "series_ids_", None))
         return forecast
+
+    def score(self, df, y=None) -> float:
+        """Minus the mean squared error, on the training rows' standard scale, of the forecast
+        after the training data against the first rows of `df`, the rows that follow it (a
+        test fold of `sklearn.model_selection.TimeSeriesSplit`): higher is better, as
+        scikit-learn's model selection (`GridSearchCV`, `cross_val_score`) expects. `y` is
+        unused."""
+        check_is_fitted(self, "model_")
+        frame, _ = self._frame_options().read(df, self.freq_)
+        forecast = self.predict(h=min(self.horizon, len(frame.values)))
+        if self.input_format_ == "long":  # back to one column per series, named as fitted
+            names = self._frame_options().long
+            forecast = forecast.pivot(index=names.time_col, columns=names.id_col,
+                                      values=ALIASES[self.model])
+            forecast.columns = [str(c) for c in forecast.columns]
+        actual = frame.to_frame()
+        start = forecast.index[0]
+        if actual.index[0] != start:
+            raise TSMambaInputError(
+                f"score() compares the forecast after the training data with the first rows of "
+                f"df: df should start at {start}, it starts at {actual.index[0]}")
+        missing = [c for c in self.columns_ if c not in actual.columns]
+        if missing:
+            raise TSMambaInputError(f"df lacks the fitted columns {missing}")
+        truth = actual[self.columns_].to_numpy()[:len(forecast)]
+        predicted = forecast[self.columns_].to_numpy()
+        return -float(np.mean(((predicted - truth) / self.scaler_.scale_) ** 2))
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,
                          refit: bool = False, level=None) -> pd.DataFrame:
