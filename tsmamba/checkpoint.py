@@ -33,11 +33,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import NonFiniteError, TSMambaInputError
-
-try:
-    import fcntl
-except ImportError:  # Windows: no lock
-    fcntl = None
+from .files import CAN_LOCK, lock_directory, unlock
 
 FILE = "checkpoint.safetensors"
 FORMAT_VERSION = 1
@@ -138,23 +134,19 @@ class Checkpointer:
     def _lock(self) -> None:
         """Take the directory for this run, or refuse when another run holds it."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        if fcntl is None or getattr(self, "_held", None) is not None:
+        if getattr(self, "_held", None) is not None:
             return
-        handle = os.open(self.directory, os.O_RDONLY)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(handle)
+            self._held = lock_directory(self.directory, wait=False)
+        except BlockingIOError:
             raise TSMambaInputError(
                 f"checkpoint_dir {self.directory} is in use by another running fit; wait for "
                 "it to end, or give this run a directory of its own") from None
-        self._held = handle
 
     def release(self) -> None:
         """Let the directory go (the end of the run; also when the process ends)."""
         handle, self._held = getattr(self, "_held", None), None
-        if handle is not None:
-            os.close(handle)
+        unlock(handle)
 
     def __del__(self):
         self.release()
@@ -162,7 +154,7 @@ class Checkpointer:
     def _remove_killed_writes(self) -> None:
         """Temporaries of writes that were killed: with the lock held (or no locks at all)
         none can belong to a run still going. Files of any other name are left alone."""
-        if fcntl is not None and getattr(self, "_held", None) is None:
+        if CAN_LOCK and getattr(self, "_held", None) is None:
             return
         for leftover in self.directory.glob(".checkpoint-*.tmp"):
             leftover.unlink(missing_ok=True)

@@ -8,6 +8,15 @@ import os
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no directory locks
+    fcntl = None
+
+# Whether `lock_directory` can lock at all; without locks, nothing may clean up temporaries
+# that another process could still be writing.
+CAN_LOCK = fcntl is not None
+
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks so large files never sit in memory whole."""
@@ -35,3 +44,23 @@ def atomic_write(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+
+
+def lock_directory(folder, wait: bool = True) -> int | None:
+    """An exclusive lock on the directory `folder`, held until `unlock` (or the process ends):
+    the open descriptor, or None where there are no locks (Windows). With wait=False a folder
+    another process holds raises BlockingIOError at once."""
+    if not CAN_LOCK:
+        return None
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BaseException:
+        os.close(handle)
+        raise
+    return handle
+
+
+def unlock(handle: int | None) -> None:
+    if handle is not None:
+        os.close(handle)  # closing the descriptor releases its lock

@@ -33,15 +33,10 @@ from safetensors.torch import load_file, save_file
 from sklearn.preprocessing import StandardScaler
 
 from .errors import ModelFormatError, NonFiniteError
-from .files import sha256_file
+from .files import lock_directory, sha256_file, unlock
 from .fitted import FittedState
 from .frequency_io import offset_from_json, offset_to_json
 from .models import MODELS, build_model
-
-try:
-    import fcntl
-except ImportError:  # Windows: no locks
-    fcntl = None
 
 FORMAT = "tsmamba-model"
 FORMAT_VERSION = 1
@@ -142,15 +137,11 @@ def _locked(folder: Path):
     """Hold an exclusive lock on `folder` (the model's parent) while saving or recovering, so
     that a save never meets another one, or a load, half-way. Without fcntl (Windows) there is
     no lock and no clean-up of other saves' leftovers."""
-    if fcntl is None:
-        yield False
-        return
-    handle = os.open(folder, os.O_RDONLY)
+    handle = lock_directory(folder)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield True
+        yield handle is not None
     finally:
-        os.close(handle)  # releases the lock
+        unlock(handle)
 
 
 def _leftovers(target: Path, kind: str) -> list:
