@@ -142,6 +142,9 @@ Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Write the forecast here (.csv or .parquet); stdout CSV when omitted.")]
 PlotPath = Annotated[Optional[Path], typer.Option("--plot", help="Save a forecast plot (PNG).")]
+PlotSeries = Annotated[Optional[list[str]], typer.Option(
+    "--plot-series", help="A series to plot, in this order (repeatable; default: every series "
+    "up to 12, then a note on the plot).")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
 Levels = Annotated[Optional[list[float]], typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import DataArg, Debug, Levels, Output, app, guarded
+from .app import DataArg, Debug, Levels, Output, PlotSeries, app, guarded
 from .estimator_options import trains
 from .files import (check_image_paths, check_table_output, check_writable, read_table,
                     save_figure, write_table)
@@ -24,6 +24,7 @@ def cross_validate(
         level: Levels = None, output: Output = None,
         plot: Annotated[Optional[Path], typer.Option(
             "--plot", help="Save the windows' plot (PNG).")] = None,
+        plot_series: PlotSeries = None,
         plot_backtest: Annotated[Optional[Path], typer.Option(
             help="Save the error-per-window plot (PNG).")] = None,
         debug: Debug = False, *, forecaster):
@@ -45,7 +46,7 @@ def cross_validate(
         if output is not None:
             write_table(cv, output)
         if plot is not None:
-            save_figure(tsmamba.plot_cross_validation(cv), plot)
+            save_figure(tsmamba.plot_cross_validation(cv, ids=plot_series), plot)
         if plot_backtest is not None:
             save_figure(tsmamba.plot_backtest(cv), plot_backtest)
 

@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, app, data_file,
-                  guarded)
+from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, PlotSeries, app,
+                  data_file, guarded)
 from .estimator_options import trains
 from .files import (check_directory_output, check_image_paths, check_table_output,
                     check_writable, read_table, save_figure, write_table)
 
 
-def _plot(est, frame, forecast, path: Path) -> None:
+def _plot(est, frame, forecast, path: Path, series=None) -> None:
     """Plot the forecast (and its intervals) after the validated history it was made from."""
     import pandas as pd
 
@@ -26,13 +26,13 @@ def _plot(est, frame, forecast, path: Path) -> None:
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
     else:
         history = FrameOptions.from_params(est.get_params()).read(frame, est.freq_)[0].to_frame()
-    save_figure(plot_forecast(history, forecast), path)
+    save_figure(plot_forecast(history, forecast, columns=series), path)
 
 
 @app.command()
 @trains
 def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
-             save_model: Annotated[Optional[Path], typer.Option(
+             plot_series: PlotSeries = None, save_model: Annotated[Optional[Path], typer.Option(
                  help="Also save the fitted model to this directory.")] = None,
              level: Levels = None, checkpoint_dir: CheckpointDir = None, debug: Debug = False,
              *, forecaster):
@@ -48,7 +48,7 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
         result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
         write_table(result, output)
         if plot is not None:
-            _plot(forecaster, frame, result, plot)
+            _plot(forecaster, frame, result, plot, plot_series)
         if save_model is not None:
             forecaster.save(save_model)
 
@@ -79,7 +79,8 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
                 callback=data_file, show_default=False,
                 help="Recent history to forecast from ('-': CSV on stdin; default: the end of "
                      "the training data).")] = None,
-            output: Output = None, plot: PlotPath = None, level: Levels = None,
+            output: Output = None, plot: PlotPath = None, plot_series: PlotSeries = None,
+            level: Levels = None,
             debug: Debug = False):
     """Forecast with a saved model, from the end of its training data or of DATA."""
 
@@ -94,6 +95,6 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
         result = est.predict(frame, level=level)
         write_table(result, output)
         if plot is not None:
-            _plot(est, frame, result, plot)
+            _plot(est, frame, result, plot, plot_series)
 
     guarded(debug, data or model_dir, run)

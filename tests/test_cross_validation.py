@@ -77,7 +77,7 @@ def test_plots_return_figures_with_what_they_claim(data, fast):
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines if not line.get_label().startswith("_")]
     assert labels == ["history", "forecast"]
-    assert len(ax.collections) == 2  # one band per level
+    assert len(ax.collections) == 3  # the 80 % band, and the 95 % one above and below it
     cv = est.cross_validation(data, n_windows=3, level=[80])
     fig = tsmamba.plot_cross_validation(cv)
     assert len(fig.axes) == 2 and len(fig.axes[0].collections) == 3  # a band per window
