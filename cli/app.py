@@ -146,7 +146,10 @@ PlotSeries = Annotated[Optional[list[str]], typer.Option(
     "--plot-series", help="A series to plot, in this order (repeatable; default: every series "
     "up to 12, then a note on the plot).")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
-Progress = Annotated[bool, typer.Option(help="Progress bar on stderr while fitting.")]
+Progress = Annotated[bool, typer.Option(
+    "--progress/--no-progress", " /--quiet", " /-q",
+    help="Progress on stderr while fitting: a bar in a terminal, one line per epoch elsewhere "
+         "(--quiet: none).")]
 Levels = Annotated[Optional[list[float]], typer.Option(
     "--level", help="Add a conformal prediction interval at this % (repeatable: 80, 95).")]
 Teacher = Annotated[Optional[Path], typer.Option(

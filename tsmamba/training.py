@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .augmentation import channel_mixup
 from .checkpoint import Checkpointer, LoopState
@@ -37,6 +34,7 @@ from .distillation import teacher_forecast
 from .errors import NonFiniteError, TSMambaInputError
 from .inference import mean_errors
 from .models import build_config, build_model
+from .progress import EpochProgress
 from .training_step import (CapturedStep, TrainingStep, can_capture, make_optimiser,
                             restore_lr_tensors)
 
@@ -73,14 +71,6 @@ class TrainSettings:
     def lr_factor(self, epochs_done: int) -> float:
         """The learning rate after `epochs_done` epochs, as a multiple of learning_rate."""
         return self.lr_decay ** max(0, epochs_done - self.warmup_epochs)
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    # Progress goes to stderr only, and only to a terminal: piped output and CI logs stay clean.
-    console = Console(stderr=True)
-    return Progress(TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), console=console,
-                    disable=not (enabled and sys.stderr.isatty()), transient=False)
 
 
 def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None) -> float:
@@ -123,8 +113,7 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
             if captured:
                 restore_lr_tensors(optimiser, device)
     step = _training_step(model, optimiser, settings, train_windows, device, captured, teacher)
-    with _progress_bar(settings.progress) as bar:
-        task = bar.add_task("fit", total=settings.max_epochs, completed=state.epoch, losses="")
+    with EpochProgress(settings.progress, settings.max_epochs, state.epoch) as progress:
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
             train_loss = _train_epoch(step, train_windows, settings, device, generator, epoch,
@@ -144,7 +133,7 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
             state.finished = state.stale >= settings.patience or epoch == settings.max_epochs
             if checkpointer is not None:
                 checkpointer.save(model, best_state, optimiser, scheduler, generator, state)
-            bar.update(task, advance=1, losses=f"train {train_loss:.4f}  val {val_loss:.4f}")
+            progress.epoch_done(epoch, train_loss, val_loss if val_windows else None)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
