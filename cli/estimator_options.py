@@ -14,9 +14,9 @@ from .app import (Augment, AugmentOption, Device, DistillWeight, Dups, Epochs, F
 
 # option name -> (type, default), in the order `--help` lists them
 ESTIMATOR_OPTIONS = {
-    "horizon": (Horizon, 24), "lookback": (Lookback, 96), "model": (Model, "tsm2"),
+    "horizon": (Horizon, 24), "lookback": (Lookback, 96), "model": (Model, "s4"),
     "option": (Options, None), "time_col": (TimeCol, None), "freq": (Freq, None),
-    "fill_gaps": (Gaps, None), "drop_duplicates": (Dups, None), "max_epochs": (Epochs, 10),
+    "fill_gaps": (Gaps, None), "drop_duplicates": (Dups, None), "max_epochs": (Epochs, 40),
     "augment": (AugmentOption, None), "teacher": (Teacher, None),
     "distill_weight": (DistillWeight, 0.5), "seed": (Seed, 0), "device": (Device, "auto"),
     "progress": (Progress, True),

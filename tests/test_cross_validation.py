@@ -17,7 +17,7 @@ def data():
 def test_windows_cutoffs_and_truth(data, fast):
     est = TSMambaForecaster(horizon=4, lookback=24, **fast)
     cv = est.cross_validation(data, n_windows=3, step_size=5)
-    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "TSM2"]
+    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "S4"]
     assert len(cv) == 2 * 3 * 4
     cutoffs = sorted(cv["cutoff"].unique())
     assert cutoffs == list(data.index[[200 - 4 - 10 - 1, 200 - 4 - 5 - 1, 200 - 4 - 1]])
@@ -36,7 +36,7 @@ def test_refit_false_reuses_one_model_and_matches_predict(data, fast):
     fitted = TSMambaForecaster(horizon=4, lookback=24, **fast).fit(data.iloc[:first_cutoff_rows])
     later = fitted.predict(data.iloc[:200 - 4])
     last_window = cv[cv["cutoff"] == data.index[200 - 4 - 1]]
-    np.testing.assert_allclose(last_window[last_window["unique_id"] == "series_1"]["TSM2"],
+    np.testing.assert_allclose(last_window[last_window["unique_id"] == "series_1"]["S4"],
                                later["series_1"], rtol=0, atol=0)
 
 
@@ -56,9 +56,9 @@ def test_evaluate_uses_sklearn_metrics_per_series(data, fast):
     assert table["metric"].tolist() == ["mse", "mse", "mae", "mae", "mean_squared_error",
                                         "mean_squared_error", "coverage-80", "coverage-80"]
     one = cv[cv["unique_id"] == "series_0"]
-    assert table.iloc[0]["TSM2"] == pytest.approx(mean_squared_error(one["y"], one["TSM2"]))
-    inside = ((one["y"] >= one["TSM2-lo-80"]) & (one["y"] <= one["TSM2-hi-80"])).mean() * 100
-    assert table.iloc[6]["TSM2"] == pytest.approx(inside)
+    assert table.iloc[0]["S4"] == pytest.approx(mean_squared_error(one["y"], one["S4"]))
+    inside = ((one["y"] >= one["S4-lo-80"]) & (one["y"] <= one["S4-hi-80"])).mean() * 100
+    assert table.iloc[6]["S4"] == pytest.approx(inside)
     with pytest.raises(TSMambaInputError, match="unknown metric 'r2'"):
         tsmamba.evaluate(cv, metrics=["r2"])
 

@@ -49,5 +49,5 @@ def test_coverage_on_held_out_demo_windows_is_near_nominal():
 
     est = TSMambaForecaster(horizon=24, lookback=96, max_epochs=4, progress=False)
     cv = est.cross_validation(demo(n_rows=1980, n_series=3), n_windows=20, level=[80])
-    coverage = tsmamba.evaluate(cv, metrics=["coverage"])["TSM2"].mean()
+    coverage = tsmamba.evaluate(cv, metrics=["coverage"])["S4"].mean()
     assert 70 <= coverage <= 90, coverage

@@ -24,14 +24,14 @@ def fitted_pair(fast):
 def test_long_round_trip_has_utilsforecast_columns_and_matches_wide(fitted_pair, tmp_path):
     from_wide, from_long, wide = fitted_pair
     out = from_long.predict(level=[80, 95])
-    assert list(out.columns) == ["unique_id", "ds", "TSM2", "TSM2-lo-80", "TSM2-hi-80",
-                                 "TSM2-lo-95", "TSM2-hi-95"]
+    assert list(out.columns) == ["unique_id", "ds", "S4", "S4-lo-80", "S4-hi-80",
+                                 "S4-lo-95", "S4-hi-95"]
     assert out["unique_id"].tolist() == [s for s in wide.columns for _ in range(5)]
     expected = from_wide.predict(level=[80, 95])
     for uid, group in out.groupby("unique_id", sort=False):
         assert (group["ds"].to_numpy() == expected.index.to_numpy()).all()
-        np.testing.assert_array_equal(group["TSM2"], expected[uid])  # same network, same data
-        np.testing.assert_array_equal(group["TSM2-hi-95"], expected[f"{uid}-hi-95"])
+        np.testing.assert_array_equal(group["S4"], expected[uid])  # same network, same data
+        np.testing.assert_array_equal(group["S4-hi-95"], expected[f"{uid}-hi-95"])
     from_long.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(level=80),
                                   from_long.predict(level=80))

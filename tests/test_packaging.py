@@ -36,7 +36,7 @@ def test_pyproject_lists_every_package_of_the_source_tree():
 def test_wheel_contains_every_subpackage_and_no_top_level_names(tmp_path):
     source = tmp_path / "src"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", "tests", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
+        ".git", ".peers", "tests", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(tmp_path / "dist"), str(source)], check=True)
     (wheel,) = (tmp_path / "dist").glob("tsmamba-*.whl")
@@ -45,6 +45,11 @@ def test_wheel_contains_every_subpackage_and_no_top_level_names(tmp_path):
         assert f"{package}/__init__.py" in names, package
     top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top_level == {"tsmamba"}
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA")))
+    requires = [line for line in metadata.decode().splitlines() if line.startswith("Requires-Dist")]
+    # Triton only through an extra: a CPU-only install must not pull its 1 GB.
+    assert [r for r in requires if "triton" in r] and \
+        all("extra ==" in r for r in requires if "triton" in r)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "tsmamba = tsmamba.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

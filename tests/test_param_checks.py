@@ -21,7 +21,7 @@ from tsmamba.errors import TSMambaInputError
     ("drop_duplicates", "all", TSMambaInputError, "unknown drop_duplicates 'all'"),
     ("augment", "mixup", TSMambaInputError, "unknown augment 'mixup'"),
     ("model", ["tsm2"], TypeError, "model must be a string"),
-    ("model_options", {"expand": 1.5}, TSMambaInputError, "'expand' must be a int"),
+    ("model_options", {"init": 3}, TSMambaInputError, "option 'init' must be a str"),
     ("progress", "yes", TypeError, "progress must be True or False"),
     ("id_col", 3, TypeError, "id_col must be a column name"),
     ("target_col", ["y"], TypeError, "target_col must be a column name"),

@@ -46,12 +46,24 @@ def _fail(message: str) -> TSMambaInputError:
     return TSMambaInputError(message)
 
 
+def as_pandas(data):
+    """A polars DataFrame, LazyFrame or Series as pandas (through Arrow, which pandas already
+    needs here); anything else as it came. Recognised by module name, so polars is never
+    imported for a pandas user."""
+    if type(data).__module__.split(".")[0] != "polars":
+        return data
+    if hasattr(data, "collect") and not hasattr(data, "to_pandas"):  # a LazyFrame
+        data = data.collect()
+    return data.to_pandas()
+
+
 def _as_frame(data) -> pd.DataFrame:
+    data = as_pandas(data)
     if isinstance(data, pd.Series):
         return data.to_frame(name=data.name if data.name is not None else "y")
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame (or Series), got {type(data).__name__}; "
-                        "build one with pd.DataFrame(...) or pd.read_csv(...)")
+                        "build one with pd.DataFrame(...) or pd.read_csv(...) (polars frames are converted)")
     return data
 
 

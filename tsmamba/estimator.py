@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from . import conformal, model_io
 from .checkpoint import Checkpointer, fingerprint
 from .cross_validation import cross_validation
-from .data import FrameOptions, SlidingWindows, fit_scaler
+from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
 from .long_format import series_ids, to_long
@@ -31,8 +32,13 @@ class TSMambaForecaster(BaseEstimator):
 
     Parameters
     ----------
-    model : the network, one of `tsmamba.models.model_names()`: "tsm2", "s4", "mamba",
-        "mamba2".
+    model : the network, one of `tsmamba.models.model_names()`: "s4" (the default), "tsm2",
+        "mamba", "mamba2", "groupmamba".
+
+    The defaults (S4, batch 64, dropout 0.3, Huber loss, up to 40 epochs of 25 steps with
+    patience 5) were chosen by validation MSE over six datasets for a fit that takes seconds
+    on a laptop CPU (BENCHMARKS.md, "The estimator's defaults"); a fit that ends at
+    max_epochs while still improving warns (sklearn's ConvergenceWarning).
     horizon, lookback : steps to forecast, and steps of history each forecast reads.
     d_model, d_state, n_layers, patch_len, stride, dropout : network size (see the model).
     model_options : dict of model-specific settings, e.g. {"init": "lin"} for s4 or
@@ -62,16 +68,17 @@ class TSMambaForecaster(BaseEstimator):
     drop_duplicates : None (duplicate timestamps are an error), "first" or "last".
     random_state : seed; the same seed gives identical forecasts on CPU.
     device : "auto" (CUDA when available), "cpu" or "cuda".
-    progress : show a progress bar on stderr while fitting (only when it is a terminal).
+    progress : report each epoch on stderr while fitting: rich's bar in a terminal or a
+        notebook, one line per epoch elsewhere (`tsmamba.progress`); False for silence.
 
     An unsorted frame is sorted by time with a warning; every other repair is opt-in.
     """
 
-    def __init__(self, model="tsm2", horizon=24, lookback=96, *, d_model=32, d_state=16,
-                 n_layers=2, patch_len=16, stride=8, dropout=0.1, model_options=None,
+    def __init__(self, model="s4", horizon=24, lookback=96, *, d_model=32, d_state=16,
+                 n_layers=2, patch_len=16, stride=8, dropout=0.3, model_options=None,
                  learning_rate=1e-3,
-                 batch_size=32, max_epochs=10, max_steps_per_epoch=25, patience=3, lr_decay=1.0,
-                 warmup_epochs=0, loss="mse", augment=None, mixup_sigma=1.0, teacher=None,
+                 batch_size=64, max_epochs=40, max_steps_per_epoch=25, patience=5, lr_decay=1.0,
+                 warmup_epochs=0, loss="huber", augment=None, mixup_sigma=1.0, teacher=None,
                  distill_weight=0.5, val_size=0.2, time_col=None, freq=None, fill_gaps=None,
                  drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
                  device="auto", progress=True):
@@ -131,6 +138,7 @@ class TSMambaForecaster(BaseEstimator):
         again with the same data and settings after a crash or kill resumes from the last
         complete epoch, and on CPU ends with the same model as an uninterrupted run.
         """
+        df = as_pandas(df)  # polars frames are converted at the door
         params = self.get_params()
         check_params(params)
         device = resolve_device(self.device)
@@ -146,6 +154,13 @@ class TSMambaForecaster(BaseEstimator):
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
+        if len(train_windows) < self.batch_size:
+            warnings.warn(
+                f"only {len(train_windows)} training window(s), fewer than one batch of "
+                f"{self.batch_size}: of the {n_rows} rows, {train_stop} train (val_size="
+                f"{self.val_size}) and each window spans lookback {self.lookback} + horizon "
+                f"{self.horizon} rows; shorten the lookback or horizon, or lower val_size",
+                stacklevel=2)
         checkpointer = None
         if checkpoint_dir is not None:
             run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
@@ -157,6 +172,12 @@ class TSMambaForecaster(BaseEstimator):
         finally:
             if checkpointer is not None:
                 checkpointer.release()  # the directory is free for the next run
+        if val_windows is not None and self.max_epochs > 1 and \
+                result.best_epoch == result.epoch == self.max_epochs:
+            warnings.warn(ConvergenceWarning(
+                f"training stopped at the epoch limit (max_epochs={self.max_epochs}) with the "
+                "validation loss still falling at its last epoch; raise max_epochs for a "
+                "better fit"), stacklevel=2)
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)
@@ -194,6 +215,7 @@ class TSMambaForecaster(BaseEstimator):
         Long in (fit or `df`), long out: unique_id, ds, the model's name (e.g. "TSM2"), and
         "TSM2-lo-80", "TSM2-hi-80" for intervals.
         """
+        df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
         steps = self.horizon if h is None else h
         positive_int("h", steps)
@@ -236,6 +258,7 @@ class TSMambaForecaster(BaseEstimator):
         test fold of `sklearn.model_selection.TimeSeriesSplit`): higher is better, as
         scikit-learn's model selection (`GridSearchCV`, `cross_val_score`) expects. `y` is
         unused."""
+        df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
         frame, _ = self._frame_options().read(df, self.freq_)
         forecast = self.predict(h=min(self.horizon, len(frame.values)))
@@ -268,7 +291,7 @@ class TSMambaForecaster(BaseEstimator):
         forecast (e.g. "TSM2") and, with `level`, its bounds; score it with
         `tsmamba.evaluate`.
         """
-        return cross_validation(self, df, n_windows, step_size, refit, level)
+        return cross_validation(self, as_pandas(df), n_windows, step_size, refit, level)
 
     # -- model files -------------------------------------------------------------------------
     def save(self, path) -> None:

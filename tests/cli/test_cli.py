@@ -156,7 +156,7 @@ def test_cv_prints_metrics_and_writes_windows_and_plots(runner, small_csv, tmp_p
     assert result.exit_code == 0, result.output
     assert "coverage-80" in result.stderr and "mse" in result.stderr
     cv = pd.read_csv(tmp_path / "cv.csv")
-    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "TSM2", "TSM2-lo-80", "TSM2-hi-80"]
+    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "S4", "S4-lo-80", "S4-hi-80"]
     assert len(cv) == 2 * 2 * 4
     assert (tmp_path / "cv.png").stat().st_size > 0 and (tmp_path / "bt.png").stat().st_size > 0
 
@@ -213,3 +213,15 @@ def test_fit_distils_from_a_saved_teacher(runner, small_csv, tmp_path):
                                 str(tmp_path / "t"), "--horizon", "4", "--lookback", "24",
                                 *FAST_ARGS])
     assert wrong.exit_code == 1 and "teacher reads lookback 24 and forecasts horizon 3" in wrong.stderr
+
+
+def test_the_commands_defaults_are_the_estimators():
+    from tsmamba import TSMambaForecaster
+    from tsmamba.cli.estimator_options import ESTIMATOR_OPTIONS
+
+    params = TSMambaForecaster().get_params()
+    names = {"seed": "random_state"}
+    for option, (_, default) in ESTIMATOR_OPTIONS.items():
+        name = names.get(option, option)
+        if name in params and option != "option":
+            assert default == params[name], option

@@ -75,10 +75,11 @@ def test_the_cli_option_false_builds_the_causal_model(tmp_path):
     model = tmp_path / "m"
     result = CliRunner().invoke(app, ["fit", str(data), "--out", str(model), "--horizon", "2",
                                       "--lookback", "24", "--max-epochs", "1", "--no-progress",
-                                      "--option", "bidirectional_time=False"])
+                                      "--model", "tsm2", "--option", "bidirectional_time=False"])
     assert result.exit_code == 0, result.output
     assert TSMambaForecaster.load(model).model_options == {"bidirectional_time": False}
-    bad = CliRunner().invoke(app, ["fit", str(data), "--out", str(tmp_path / "n"), "--option",
-                                   "bidirectional_time=maybe", "--no-progress"])
+    bad = CliRunner().invoke(app, ["fit", str(data), "--out", str(tmp_path / "n"), "--model",
+                                   "tsm2", "--option", "bidirectional_time=maybe",
+                                   "--no-progress"])
     assert bad.exit_code != 0 and "bidirectional_time" in bad.output
     assert "Traceback" not in bad.output

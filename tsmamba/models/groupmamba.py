@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange
 
+from .dropout import Dropout
 from .layers import PatchConfig, PatchModel
 from .mamba import MambaMixer
 from .tsm2 import weighted_average
@@ -94,8 +95,8 @@ class ModulatedGroupMambaBlock(nn.Module):
         self.affinity = ChannelAffinity(d_model, reduction)
         self.norm = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(nn.Linear(d_model, ffn_expand * d_model), nn.GELU(),
-                                 nn.Dropout(dropout), nn.Linear(ffn_expand * d_model, d_model))
-        self.dropout = nn.Dropout(dropout)
+                                 Dropout(dropout), nn.Linear(ffn_expand * d_model, d_model))
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, m, k, d)
         modulated = self.dropout(self.scan(x)) * self.affinity(x)  # (b, m, k, d)

@@ -11,6 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from .dropout import Dropout
+
 
 class InstanceNorm(nn.Module):
     """Reversible instance normalisation (RevIN, Kim et al. 2022), per window and series.
@@ -57,7 +59,7 @@ class FlattenHead(nn.Module):
 
     def __init__(self, n_patches: int, d_model: int, horizon: int, dropout: float):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.proj = nn.Linear(n_patches * d_model, horizon)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (b, m, k, d)
@@ -72,7 +74,7 @@ class ResidualMixer(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(d_model)
         self.mixer = mixer
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.dropout(self.mixer(self.norm(x)))

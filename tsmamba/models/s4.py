@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
 
+from .dropout import Dropout
 from .layers import PatchConfig, PatchForecaster
 
 INITS = ("lin", "inv")
@@ -80,7 +81,9 @@ class S4D(nn.Module):
         # Zero-padding to 2l makes the FFT's circular convolution a causal linear one.
         y = torch.fft.irfft(torch.fft.rfft(u, n=2 * l) * torch.fft.rfft(k, n=2 * l), n=2 * l)
         y = y[..., :l] + self.D[:, None] * u  # (b, d, l)
-        return rearrange(y, "b d l -> b l d")
+        # Contiguous for the GELU after it: its CPU backward on a transposed view is several
+        # times slower than the copy.
+        return rearrange(y, "b d l -> b l d").contiguous()
 
     def init_state(self, batch: int, device=None) -> torch.Tensor:
         return torch.zeros(batch, *self.A_imag.shape, dtype=torch.complex64, device=device)
@@ -98,7 +101,7 @@ class S4Block(nn.Module):
     def __init__(self, d_model: int, d_state: int, init: str, dropout: float):
         super().__init__()
         self.s4d = S4D(d_model, d_state, init)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(d_model, 2 * d_model)
 
     def _mix(self, y: torch.Tensor) -> torch.Tensor:
