@@ -63,7 +63,8 @@ def _as_frame(data) -> pd.DataFrame:
         return data.to_frame(name=data.name if data.name is not None else "y")
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame (or Series), got {type(data).__name__}; "
-                        "build one with pd.DataFrame(...) or pd.read_csv(...) (polars frames are converted)")
+                        "build one with pd.DataFrame(...) or pd.read_csv(...) (polars frames "
+                        "are converted)")
     return data
 
 
