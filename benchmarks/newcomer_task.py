@@ -87,16 +87,10 @@ def run_neuralforecast(frame: pd.DataFrame, name: str) -> dict:
     start = time.perf_counter()
     nf.fit(df=train, val_size=HORIZON * 12)
     fit_s = time.perf_counter() - start
-    contexts = []
-    for k, o in enumerate(test_origins()):
-        part = to_long(frame.iloc[o - LOOKBACK:o])
-        part["unique_id"] = part["unique_id"] + f"@{k}"
-        contexts.append(part)
-    # One call forecasts every window: each is its own series; a multivariate model needs
-    # its n_series together, so those are called window by window.
+    # A multivariate model forecasts its n_series together: one call per window.
     forecasts = []
-    for k, part in enumerate(contexts):
-        out = nf.predict(df=part.assign(unique_id=part["unique_id"].str.split("@").str[0]))
+    for origin in test_origins():
+        out = nf.predict(df=to_long(frame.iloc[origin - LOOKBACK:origin]))
         forecasts.append(out.pivot(index="ds", columns="unique_id", values=name)[frame.columns])
     errors = [(f.to_numpy() - frame.iloc[o:o + HORIZON].to_numpy()) ** 2
               for f, o in zip(forecasts, test_origins())]

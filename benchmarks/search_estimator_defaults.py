@@ -19,20 +19,16 @@ over seeds (`--reference` names another).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from search_defaults import grid_points  # the backtests' search, beside this script
+
 # (dataset, horizon): horizon 96 as in the long-horizon benchmarks; ILI has 966 weekly rows.
 DATASETS = [("ETTh1", 96), ("ETTh2", 96), ("ETTm1", 96), ("weather", 96),
             ("exchange_rate", 96), ("national_illness", 24)]
-
-
-def grid_points(grid: dict) -> list[dict]:
-    keys = sorted(grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
 def fit_and_score(dataset: str, horizon: int, params: dict, seed: int) -> dict:
@@ -116,8 +112,9 @@ def main() -> None:
                                "display.max_columns", 20):
             print(summary(args.summary, args.reference).round(4).to_string())
         return
-    settings = ([] if args.no_reference else [{}]) + [p for p in grid_points(json.loads(args.grid)) if p] + \
-        [json.loads(e) for e in args.extra]
+    settings = (([] if args.no_reference else [{}])
+                + [p for p in grid_points(json.loads(args.grid)) if p]
+                + [json.loads(e) for e in args.extra])
     horizons = dict(DATASETS)
     jobs = [(d, horizons[d], s, seed) for s in settings for d in args.datasets
             for seed in args.seeds]
