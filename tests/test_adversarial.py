@@ -103,7 +103,7 @@ BAD_PARAMS = {
     "augment": ["mixup", 1], "freq": ["bogus", 3], "time_col": ["missing", 3],
     "progress": ["yes", None], "id_col": [3, None], "target_col": [["y"]],
     "max_steps_per_epoch": ["5", 0], "warmup_epochs": ["1", -1], "mixup_sigma": ["1", -1.0],
-    "distill_weight": ["0.5", 2.0], "teacher": [3, "no/such/model"],
+    "distill_weight": ["0.5", 2.0], "teacher": [3, "no/such/model"], "ema_decay": ["0.9", 1.0],
 }
 
 

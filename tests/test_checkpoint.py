@@ -15,11 +15,12 @@ from tsmamba import NonFiniteError, TSMambaForecaster, TSMambaInputError
 from tsmamba.checkpoint import FILE
 from tsmamba.datasets import demo
 
-# Enough epochs that a kill lands mid-run; patience high so every epoch runs. Resuming is
-# bit-identical on the CPU, which is what these tests compare (README, "Guarantees").
+# Enough epochs that a kill lands mid-run; patience high so every epoch runs; a weight average,
+# which the checkpoint must carry too. Resuming is bit-identical on the CPU, which is what
+# these tests compare (README, "Guarantees").
 SETTINGS = dict(model="tsm2", horizon=4, lookback=24, d_model=16, d_state=4, n_layers=1, batch_size=16,
-                max_epochs=6, max_steps_per_epoch=4, patience=100, lr_decay=0.9, progress=False,
-                device="cpu")
+                max_epochs=6, max_steps_per_epoch=4, patience=100, lr_decay=0.9, ema_decay=0.9,
+                progress=False, device="cpu")
 DATA = dict(n_rows=240, n_series=2)
 
 # The child fits exactly like the tests do, after installing one way of dying.

@@ -5,6 +5,7 @@ A checkpoint is one file, `DIR/checkpoint.safetensors`, holding everything the l
 
     model/<name>        the weights after the epoch
     best/<name>         the weights of the best validation epoch so far (what fit returns)
+    average/<name>      the moving average of the weights, when the run keeps one
     optimiser/<i>/<k>   Adam's moments and step counts
     rng/torch, rng/generator, rng/cuda/<i>   dropout and data-order random states
     metadata "tsmamba"  JSON: epoch, losses, early-stopping counters, optimiser and scheduler
@@ -100,11 +101,14 @@ class Checkpointer:
                                     "directory (it is created when missing)")
 
     def save(self, model, best_state: dict, optimiser, scheduler, generator,
-             state: LoopState) -> None:
+             state: LoopState, average=None) -> None:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         _check_finite(weights, "weight")
         tensors = {f"model/{k}": v for k, v in weights.items()}
         tensors.update({f"best/{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
+        if average is not None:
+            tensors.update({f"average/{k}": v.detach().cpu().contiguous()
+                            for k, v in average.state_dict().items()})
         opt = optimiser.state_dict()
         for index, slots in opt["state"].items():
             for key, value in slots.items():
@@ -159,8 +163,10 @@ class Checkpointer:
         for leftover in self.directory.glob(".checkpoint-*.tmp"):
             leftover.unlink(missing_ok=True)
 
-    def restore(self, model, optimiser, scheduler, generator) -> tuple[LoopState, dict] | None:
-        """Load the checkpoint into the given objects; None when there is none yet.
+    def restore(self, model, optimiser, scheduler, generator,
+                average=None) -> tuple[LoopState, dict] | None:
+        """Load the checkpoint into the given objects (`average`: a
+        `weight_average.WeightAverage`, or None); None when there is none yet.
 
         Returns the loop state and the best weights so far.
         """
@@ -185,7 +191,7 @@ class Checkpointer:
             raise TSMambaInputError(
                 f"{self.path} does not match its own checksum: it was damaged on disk; delete "
                 "it to start training over")
-        for what in ("model/", "best/"):
+        for what in ("model/", "best/", "average/"):
             bad = [k for k, v in tensors.items() if k.startswith(what) and v.is_floating_point()
                    and not torch.isfinite(v).all()]
             if bad:
@@ -197,6 +203,8 @@ class Checkpointer:
             return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
         model.load_state_dict(part("model/"))
+        if average is not None:
+            average.load_state_dict(part("average/"))
         slots: dict[int, dict] = {}
         for key, value in part("optimiser/").items():
             index, name = key.split("/")

@@ -257,13 +257,18 @@ def _deduplicate(times, values, drop_duplicates):
     return times[keep], values.iloc[np.flatnonzero(keep)]
 
 
+def as_offset(freq) -> pd.DateOffset:
+    """The pandas offset that the `freq` parameter names, or a clear error."""
+    try:
+        return to_offset(freq)
+    except (ValueError, TypeError):
+        raise _fail(f"freq={freq!r} is not a pandas frequency (examples: 'h', '15min', "
+                    "'D', 'W-SUN', 'MS')") from None
+
+
 def _resolve_freq(times: pd.DatetimeIndex, freq) -> pd.DateOffset:
     if freq is not None:
-        try:
-            offset = to_offset(freq)
-        except (ValueError, TypeError):
-            raise _fail(f"freq={freq!r} is not a pandas frequency (examples: 'h', '15min', "
-                        "'D', 'W-SUN', 'MS')") from None
+        offset = as_offset(freq)
         grid = pd.date_range(times[0], periods=min(len(times), 3), freq=offset)
         if len(times) > 1 and times[1] < grid[1]:
             raise _fail(f"freq={freq!r} contradicts the data: {times[0]} is followed by "

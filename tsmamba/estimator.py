@@ -58,6 +58,9 @@ class TSMambaForecaster(BaseEstimator):
         directory of a saved one, of the same columns, lookback and horizon; the training loss
         becomes (1 - distill_weight) loss(forecast, truth) + distill_weight loss(forecast,
         teacher's forecast). A teacher given as an object is not saved with the model.
+    ema_decay : validate, early-stop and keep an exponential moving average of the weights,
+        moved towards them by (1 - ema_decay) after every step (`tsmamba.weight_average`);
+        0 keeps the trained weights themselves.
     val_size : fraction of the rows (the most recent ones) held out for early stopping.
     time_col, freq : the time axis (detected when None; "ds" for long frames) and its
         frequency (inferred when None).
@@ -76,12 +79,12 @@ class TSMambaForecaster(BaseEstimator):
 
     def __init__(self, model="s4", horizon=24, lookback=96, *, d_model=32, d_state=16,
                  n_layers=2, patch_len=16, stride=8, dropout=0.3, model_options=None,
-                 learning_rate=1e-3,
-                 batch_size=64, max_epochs=40, max_steps_per_epoch=25, patience=5, lr_decay=1.0,
-                 warmup_epochs=0, loss="huber", augment=None, mixup_sigma=1.0, teacher=None,
-                 distill_weight=0.5, val_size=0.2, time_col=None, freq=None, fill_gaps=None,
-                 drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
-                 device="auto", progress=True):
+                 learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
+                 patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.0,
+                 augment=None, mixup_sigma=1.0, teacher=None, distill_weight=0.5, val_size=0.2,
+                 time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
+                 id_col="unique_id", target_col="y", random_state=0, device="auto",
+                 progress=True):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -104,6 +107,7 @@ class TSMambaForecaster(BaseEstimator):
         self.mixup_sigma = mixup_sigma
         self.teacher = teacher
         self.distill_weight = distill_weight
+        self.ema_decay = ema_decay
         self.val_size = val_size
         self.time_col = time_col
         self.freq = freq

@@ -303,6 +303,7 @@ def load(cls, path, device="cpu"):
     state = _read_json(folder, "state.json")
     try:
         params = dict(config_json["params"])
+        params.setdefault("ema_decay", 0.0)  # saved before the option: trained without it
         if isinstance(params.get("freq"), dict):  # an offset with settings, given as freq=
             params["freq"] = offset_from_json(params["freq"])
         config_cls, _ = MODELS[params["model"]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -37,6 +38,7 @@ from .models import build_config, build_model
 from .progress import EpochProgress
 from .training_step import (CapturedStep, TrainingStep, can_capture, make_optimiser,
                             restore_lr_tensors)
+from .weight_average import WeightAverage
 
 
 # Training losses on the scaled values. Early stopping compares validation MSE whatever the
@@ -59,6 +61,7 @@ class TrainSettings:
     augment: str | None = None  # None or "channel_mixup"
     mixup_sigma: float = 1.0  # the mixing weights' standard deviation
     distill_weight: float = 0.5  # w in (1 - w) loss(truth) + w loss(teacher), with a teacher
+    ema_decay: float = 0.0  # validate and keep an EMA of the weights (weight_average.py); 0: off
 
     @classmethod
     def from_params(cls, params) -> TrainSettings:
@@ -66,14 +69,16 @@ class TrainSettings:
         return cls(params["learning_rate"], params["batch_size"], params["max_epochs"],
                    params["max_steps_per_epoch"], params["patience"], params["progress"],
                    params["lr_decay"], params["loss"], params["warmup_epochs"],
-                   params["augment"], params["mixup_sigma"], params["distill_weight"])
+                   params["augment"], params["mixup_sigma"], params["distill_weight"],
+                   params["ema_decay"])
 
     def lr_factor(self, epochs_done: int) -> float:
         """The learning rate after `epochs_done` epochs, as a multiple of learning_rate."""
         return self.lr_decay ** max(0, epochs_done - self.warmup_epochs)
 
 
-def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None) -> float:
+def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None,
+                 average=None) -> float:
     """One pass over the training windows; the mean training loss. The steps' losses stay on
     the device until the epoch ends, so the loop never waits for the GPU."""
     step.model.train()
@@ -83,6 +88,8 @@ def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None
         if settings.augment == "channel_mixup":
             x, y = channel_mixup(x, y, settings.mixup_sigma, generator)
         losses.append(step(x, y, teacher(x) if teacher is not None else None))
+        if average is not None:
+            average.update()
     values = torch.stack(losses).cpu() if losses else torch.zeros(1)
     bad = (~torch.isfinite(values)).nonzero()
     if len(bad):
@@ -100,14 +107,17 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
 
     With a checkpointer, every completed epoch is saved and an earlier run of the same
     settings and data is resumed from its last complete epoch. With a teacher (windows ->
-    forecasts, as `distillation.TeacherForecast`), the loss is distilled.
+    forecasts, as `distillation.TeacherForecast`), the loss is distilled. With
+    `settings.ema_decay` > 0, validation and the returned weights are those of the weights'
+    moving average (`weight_average.py`).
     """
     captured = can_capture(device, len(train_windows), settings.batch_size)
     optimiser = make_optimiser(model, settings.learning_rate, device, captured)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
+    average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     if checkpointer is not None:
-        resumed = checkpointer.restore(model, optimiser, scheduler, generator)
+        resumed = checkpointer.restore(model, optimiser, scheduler, generator, average)
         if resumed is not None:
             state, best_state = resumed
             if captured:
@@ -117,22 +127,26 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
             train_loss = _train_epoch(step, train_windows, settings, device, generator, epoch,
-                                      teacher)
-            val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
+                                      teacher, average)
+            with average.applied() if average is not None else nullcontext():
+                val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
+                improved = val_loss < state.best_loss
+                if improved:
+                    best_state = copy.deepcopy(model.state_dict())
             if not math.isfinite(val_loss):
                 raise NonFiniteError(f"the validation loss became {val_loss} after epoch "
                                      f"{epoch}; lower learning_rate")
             scheduler.step()
             state.epoch = epoch
             state.log.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
-            if val_loss < state.best_loss:
+            if improved:
                 state.best_loss, state.best_epoch, state.stale = val_loss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
             else:
                 state.stale += 1
             state.finished = state.stale >= settings.patience or epoch == settings.max_epochs
             if checkpointer is not None:
-                checkpointer.save(model, best_state, optimiser, scheduler, generator, state)
+                checkpointer.save(model, best_state, optimiser, scheduler, generator, state,
+                                  average)
             progress.epoch_done(epoch, train_loss, val_loss if val_windows else None)
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -54,7 +54,7 @@ def _choice(name: str, value, choices, allow_none: bool = True) -> None:
 def check_params(params: Mapping) -> None:
     """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
     used; `params` as `TSMambaForecaster.get_params()` returns them."""
-    from .data import DROP_DUPLICATES, FILL_GAPS
+    from .data import DROP_DUPLICATES, FILL_GAPS, as_offset
 
     if not isinstance(params["model"], str):
         raise TypeError(f"model must be a string, got {params['model']!r}")
@@ -67,7 +67,7 @@ def check_params(params: Mapping) -> None:
         raise TypeError(f"model_options must be a dict or None, got {type(options).__name__}")
     checked_options(params["model"], options)
     for name in ("val_size", "dropout", "learning_rate", "lr_decay", "mixup_sigma",
-                 "distill_weight"):
+                 "distill_weight", "ema_decay"):
         _real(name, params[name])
     seed = params["random_state"]
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
@@ -77,11 +77,19 @@ def check_params(params: Mapping) -> None:
     _choice("augment", params["augment"], AUGMENTATIONS)
     _choice("fill_gaps", params["fill_gaps"], FILL_GAPS)
     _choice("drop_duplicates", params["drop_duplicates"], DROP_DUPLICATES)
+    if params["freq"] is not None:
+        as_offset(params["freq"])
     teacher = params["teacher"]
     if isinstance(teacher, (str, os.PathLike)) and not (Path(teacher) / "manifest.json").is_file():
         raise TSMambaInputError(f"teacher={os.fspath(teacher)!r} is not a saved model's "
                                 "directory (no manifest.json there); pass the directory that "
                                 "save() wrote, or a fitted TSMambaForecaster")
+    if teacher is not None and not isinstance(teacher, (str, os.PathLike)):
+        from .estimator import TSMambaForecaster  # here: the estimator imports this module
+
+        if not isinstance(teacher, TSMambaForecaster):
+            raise TypeError(f"teacher must be a fitted TSMambaForecaster or a saved model's "
+                            f"directory, got {type(teacher).__name__}")
     if not isinstance(params["progress"], (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {params['progress']!r}")
     for name in ("id_col", "target_col"):  # used by long frames only; checked always
@@ -106,6 +114,9 @@ def check_params(params: Mapping) -> None:
     if not 0.0 <= params["distill_weight"] <= 1.0:
         raise TSMambaInputError(f"distill_weight must be in [0, 1], got "
                                 f"{params['distill_weight']}")
+    if not 0.0 <= params["ema_decay"] < 1.0:
+        raise TSMambaInputError(f"ema_decay must be in [0, 1) (0 turns the average off), got "
+                                f"{params['ema_decay']}")
 
 
 def resolve_device(device: str) -> torch.device:
