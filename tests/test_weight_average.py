@@ -8,24 +8,31 @@ from safetensors import safe_open
 from tsmamba import TSMambaForecaster, TSMambaInputError
 from tsmamba.checkpoint import FILE
 from tsmamba.datasets import demo
-from tsmamba.weight_average import WeightAverage
+from tsmamba.weight_average import STEPS, WeightAverage
 
 
-def test_the_average_follows_the_formula_from_the_initial_weights():
+def test_the_average_weighs_the_steps_weights_alone_bias_corrected():
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    start = [p.detach().clone() for p in model.parameters()]
+    names = [name for name, _ in model.named_parameters()]
     average = WeightAverage(model, decay=0.75)
-    expected = start
-    for _ in range(3):
+    assert all(torch.equal(average.state_dict()[n], p) for n, p in model.named_parameters())
+    history = []
+    for _ in range(4):
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
+        history.append([p.detach().clone() for p in model.parameters()])
         average.update()
-        expected = [0.75 * e + 0.25 * p.detach() for e, p in zip(expected, model.parameters())]
-    for name, value in average.state_dict().items():
-        index = [n for n, _ in model.named_parameters()].index(name)
-        torch.testing.assert_close(value, expected[index])
+    # decay ** (t - s) weights over steps s = 1..t, normalised: the initial weights are out.
+    weights = torch.tensor([0.75 ** (3 - s) for s in range(4)])
+    weights /= weights.sum()
+    for index, name in enumerate(names):
+        expected = sum(w * step[index] for w, step in zip(weights, history))
+        torch.testing.assert_close(average.state_dict()[name], expected)
+    again = WeightAverage(model, decay=0.75)
+    again.load_state_dict(average.state_dict())
+    assert again.steps == 4
 
 
 def test_applied_swaps_the_average_in_and_puts_the_same_tensors_back():
@@ -58,7 +65,7 @@ def test_a_fit_returns_the_average_of_its_best_epoch(tmp_path):
     with safe_open(str(tmp_path / FILE), framework="pt") as reader:
         stored = {key: reader.get_tensor(key) for key in reader.keys()}
     fitted = est.model_.state_dict()
-    averaged = [k for k in stored if k.startswith("average/")]
+    averaged = [k for k in stored if k.startswith("average/") and k != f"average/{STEPS}"]
     assert averaged
     for key in averaged:
         name = key[len("average/"):]
