@@ -12,6 +12,7 @@ import typer
 from .app import (Debug, Device, Lookback, Model, Options, Progress, app, check_options,
                   guarded, model_option_values, parse_options)
 from .files import append_line, check_image_paths, check_writable
+from .launch import Devices, run_on
 
 
 def _print_backtest(table, split: str) -> None:
@@ -62,15 +63,18 @@ def backtest(
         json_out: Annotated[Optional[Path], typer.Option(
             "--json", help="Append one JSON line per run (every setting and result) to this file.")] = None,
         plot: Annotated[Optional[Path], typer.Option("--plot", help="Save a few test windows: history, truth, forecast (PNG).")] = None,
-        progress: Progress = True, debug: Debug = False):
+        progress: Progress = True, devices: Devices = 1, debug: Debug = False):
     """Backtest under the literature's protocol (chronological splits, train-only scaling,
     every test window at stride 1) and print MSE / MAE per horizon beside published results."""
 
     def run():
         import json
 
+        from tsmamba import distributed
         from tsmamba.backtest import backtest as run_backtest, summarise
 
+        if run_on(devices, device):
+            return
         check_writable(json_out, plot)
         check_image_paths(plot)
         params = parse_options(set_) or {}
@@ -85,9 +89,11 @@ def backtest(
             if json_out is not None:
                 append_line(json_out, line)
 
+        leads = distributed.leads()  # under torchrun, rank 0 alone prints and writes
         results = run_backtest(dataset, model, lookback, horizon or [96], seed or [0],
                                params=params, split=split, device=device, plot=plot,
-                               progress=progress, on_result=record)
-        _print_backtest(summarise(results), split)
+                               progress=progress, on_result=record if leads else None)
+        if leads:
+            _print_backtest(summarise(results), split)
 
     guarded(debug, None, run)

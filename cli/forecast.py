@@ -11,6 +11,7 @@ import typer
 from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, PlotSeries, app,
                   data_file, guarded)
 from .estimator_options import trains
+from .launch import Devices, run_on
 from .files import (check_directory_output, check_image_paths, check_table_output,
                     check_writable, read_table, save_figure, write_table)
 
@@ -34,11 +35,15 @@ def _plot(est, frame, forecast, path: Path, series=None) -> None:
 def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
              plot_series: PlotSeries = None, save_model: Annotated[Optional[Path], typer.Option(
                  help="Also save the fitted model to this directory.")] = None,
-             level: Levels = None, checkpoint_dir: CheckpointDir = None, debug: Debug = False,
-             *, forecaster):
+             level: Levels = None, checkpoint_dir: CheckpointDir = None, devices: Devices = 1,
+             debug: Debug = False, *, forecaster):
     """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
 
     def run():
+        from tsmamba import distributed
+
+        if run_on(devices, forecaster.device):
+            return
         check_writable(output, plot)
         check_table_output(output, data)
         check_image_paths(plot)
@@ -46,11 +51,13 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
         check_directory_output(checkpoint_dir, "the checkpoint directory")
         frame = read_table(data)
         result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
+        if save_model is not None:
+            forecaster.save(save_model)  # every rank: it waits for rank 0's files
+        if not distributed.leads():  # under torchrun, rank 0 alone prints and writes
+            return
         write_table(result, output)
         if plot is not None:
             _plot(forecaster, frame, result, plot, plot_series)
-        if save_model is not None:
-            forecaster.save(save_model)
 
     guarded(debug, data, run)
 
@@ -60,15 +67,21 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
 def fit(data: Annotated[Path, typer.Argument(callback=data_file,
                                              help="CSV or Parquet file ('-': CSV on stdin).")],
         out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
-        checkpoint_dir: CheckpointDir = None, debug: Debug = False, *, forecaster):
+        checkpoint_dir: CheckpointDir = None, devices: Devices = 1, debug: Debug = False, *,
+        forecaster):
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
 
     def run():
+        from tsmamba import distributed
+
+        if run_on(devices, forecaster.device):
+            return
         check_directory_output(out, "a model")
         check_directory_output(checkpoint_dir, "the checkpoint directory")
         forecaster.fit(read_table(data), checkpoint_dir=checkpoint_dir).save(out)
-        typer.echo(f"saved {out} ({forecaster.n_epochs_} epochs, best {forecaster.best_epoch_})",
-                   err=True)
+        if distributed.leads():
+            typer.echo(f"saved {out} ({forecaster.n_epochs_} epochs, best "
+                       f"{forecaster.best_epoch_})", err=True)
 
     guarded(debug, data, run)
 

@@ -61,6 +61,11 @@ def hourly():
 
 
 @pytest.fixture
+def etth1_csv() -> Path:
+    return shared_csv("ETTh1.csv")
+
+
+@pytest.fixture
 def etth1_head():
     return pd.read_csv(shared_csv("ETTh1.csv"), nrows=3000)
 

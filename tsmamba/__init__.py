@@ -18,7 +18,7 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import ModelFormatError, NonFiniteError, TSMambaInputError
+from .errors import DistributedError, ModelFormatError, NonFiniteError, TSMambaInputError
 
 # The rest is imported on first use (PEP 562), not by `import tsmamba`: the command line
 # starts without torch, so Ctrl-C while it loads is caught like any other (exit 130).
@@ -46,4 +46,4 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = ["TSMambaForecaster", "backtest", "evaluate", "plot_forecast", "plot_cross_validation",
            "plot_backtest", "TSMambaInputError", "ModelFormatError",
-           "NonFiniteError", "__version__"]
+           "NonFiniteError", "DistributedError", "__version__"]

@@ -14,3 +14,8 @@ class ModelFormatError(ValueError):
 class NonFiniteError(RuntimeError):
     """Training produced a NaN or infinite loss or weight; the message says where. Nothing
     non-finite is ever written to a checkpoint or a model file."""
+
+
+class DistributedError(RuntimeError):
+    """Distributed training cannot go on: a peer rank died or stopped answering, or the ranks
+    were launched with different data or settings; the message says what to do."""

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from . import conformal, model_io
+from . import conformal, distributed, model_io
 from .checkpoint import Checkpointer, fingerprint
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
@@ -146,7 +146,7 @@ class TSMambaForecaster(BaseEstimator):
         df = as_pandas(df)  # polars frames are converted at the door
         params = self.get_params()
         check_params(params)
-        device = resolve_device(self.device)
+        device = distributed.local_device(resolve_device(self.device))
         frame, long = self._frame_options().read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
@@ -159,17 +159,21 @@ class TSMambaForecaster(BaseEstimator):
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
                                       train_stop - self.lookback, n_rows)
                        if train_stop < n_rows else None)
-        if len(train_windows) < self.batch_size:
+        if len(train_windows) < self.batch_size and distributed.leads():  # said once per run
             warnings.warn(
                 f"only {len(train_windows)} training window(s), fewer than one batch of "
                 f"{self.batch_size}: of the {n_rows} rows, {train_stop} train (val_size="
                 f"{self.val_size}) and each window spans lookback {self.lookback} + horizon "
                 f"{self.horizon} rows; shorten the lookback or horizon, or lower val_size",
                 stacklevel=2)
-        checkpointer = None
-        if checkpoint_dir is not None:
-            run = {**params, "progress": None, "device": str(device), "train_stop": train_stop}
-            checkpointer = Checkpointer(checkpoint_dir, fingerprint(run, scaled))
+        place = distributed.join(device)
+        run = (fingerprint({**params, "progress": None, "device": device.type,
+                            "train_stop": train_stop}, scaled)
+               if checkpoint_dir is not None or place.active else None)
+        distributed.check_same_run(run, place)
+        # Under torchrun rank 0 alone reads and writes the checkpoint (`distributed.py`).
+        checkpointer = (Checkpointer(checkpoint_dir, run)
+                        if checkpoint_dir is not None and place.leads else None)
         try:
             network, config, result = build_and_train(params, frame.columns, scaler,
                                                       train_windows, val_windows, device,
@@ -177,7 +181,7 @@ class TSMambaForecaster(BaseEstimator):
         finally:
             if checkpointer is not None:
                 checkpointer.release()  # the directory is free for the next run
-        if val_windows is not None and self.max_epochs > 1 and \
+        if val_windows is not None and self.max_epochs > 1 and distributed.leads() and \
                 result.best_epoch == result.epoch == self.max_epochs:
             warnings.warn(ConvergenceWarning(
                 f"training stopped at the epoch limit (max_epochs={self.max_epochs}) with the "
@@ -300,9 +304,13 @@ class TSMambaForecaster(BaseEstimator):
 
     # -- model files -------------------------------------------------------------------------
     def save(self, path) -> None:
-        """Write the fitted forecaster to directory `path` (safetensors + JSON, atomically)."""
+        """Write the fitted forecaster to directory `path` (safetensors + JSON, atomically).
+
+        Under torchrun, rank 0 writes and every rank returns once the files are there."""
         check_is_fitted(self, "model_")
-        model_io.save(self, path)
+        if distributed.leads():
+            model_io.save(self, path)
+        distributed.barrier()
 
     @classmethod
     def load(cls, path, device="cpu") -> TSMambaForecaster:

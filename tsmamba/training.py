@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import distributed
 from .augmentation import channel_mixup
 from .checkpoint import Checkpointer, LoopState
 from .cpu_threads import training_threads
@@ -78,19 +79,35 @@ class TrainSettings:
 
 
 def _train_epoch(step, windows, settings, device, generator, epoch, teacher=None,
-                 average=None) -> float:
+                 average=None, place=distributed.World()) -> float:
     """One pass over the training windows; the mean training loss. The steps' losses stay on
-    the device until the epoch ends, so the loop never waits for the GPU."""
+    the device until the epoch ends, so the loop never waits for the GPU.
+
+    In distributed training every rank draws the same global batches (and mixup weights) and
+    trains on its shard of each (`distributed.py`)."""
     step.model.train()
     losses = []
-    for x, y in windows.batches(settings.batch_size, generator, settings.max_steps_per_epoch):
-        x, y = x.to(device), y.to(device)
+    for x, y in windows.batches(settings.batch_size * place.size, generator,
+                                settings.max_steps_per_epoch):
+        x, y = x.to(device), y.to(device)  # (global batch, lookback, m), (global batch, f, m)
         if settings.augment == "channel_mixup":
             x, y = channel_mixup(x, y, settings.mixup_sigma, generator)
-        losses.append(step(x, y, teacher(x) if teacher is not None else None))
+        scale = 1.0
+        if place.active:
+            if len(x) < place.size:  # a last batch too small to give every rank a window
+                continue
+            mine = distributed.shard(len(x), place)
+            scale = (mine.stop - mine.start) * place.size / len(x)
+            x, y = x[mine], y[mine]  # (this rank's windows, ...)
+        losses.append(step(x, y, teacher(x) if teacher is not None else None, scale))
         if average is not None:
             average.update()
-    values = torch.stack(losses).cpu() if losses else torch.zeros(1)
+    values = torch.stack(losses) if losses else torch.zeros(1, device=device)
+    if place.active:  # each step's loss over the global batch: the mean of the scaled ones
+        with distributed.peer_failures():
+            torch.distributed.all_reduce(values)
+        values = values / place.size
+    values = values.cpu()
     bad = (~torch.isfinite(values)).nonzero()
     if len(bad):
         first = int(bad[0])
@@ -111,25 +128,40 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     `settings.ema_decay` > 0, validation and the returned weights are those of the weights'
     moving average (`weight_average.py`).
     """
-    captured = can_capture(device, len(train_windows), settings.batch_size)
+    place = distributed.join(device)
+    # Under DDP each step all-reduces gradients between ranks, which a captured graph of
+    # this loop does not do: the step runs eagerly there.
+    captured = can_capture(device, len(train_windows), settings.batch_size) and not place.active
     optimiser = make_optimiser(model, settings.learning_rate, device, captured)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
     average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
-    if checkpointer is not None:
+    if checkpointer is not None:  # under DDP rank 0 alone has one
         resumed = checkpointer.restore(model, optimiser, scheduler, generator, average)
         if resumed is not None:
             state, best_state = resumed
             if captured:
                 restore_lr_tensors(optimiser, device)
-    step = _training_step(model, optimiser, settings, train_windows, device, captured, teacher)
-    with EpochProgress(settings.progress, settings.max_epochs, state.epoch) as progress:
+    if place.active:
+        state, best_state = _same_start(model, optimiser, scheduler, generator, average,
+                                        state, best_state, place)
+    trained = (torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+               if place.active else model)
+    step = _training_step(trained, optimiser, settings, train_windows, device, captured, teacher)
+    dropout_seed = torch.initial_seed()
+    with EpochProgress(settings.progress and place.leads, settings.max_epochs,
+                       state.epoch) as progress, distributed.peer_failures():
         while not state.finished and state.epoch < settings.max_epochs:
             epoch = state.epoch + 1
+            if place.active:  # other dropout masks on every rank, the same after a resume
+                torch.manual_seed((dropout_seed * 1_000_003 + place.rank * 10_007 + epoch)
+                                  % 2 ** 63)
             train_loss = _train_epoch(step, train_windows, settings, device, generator, epoch,
-                                      teacher, average)
+                                      teacher, average, place)
             with average.applied() if average is not None else nullcontext():
                 val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
+                val_loss = distributed.broadcast(val_loss, place)  # one decision: rank 0's
                 improved = val_loss < state.best_loss
                 if improved:
                     best_state = copy.deepcopy(model.state_dict())
@@ -154,7 +186,27 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     return state
 
 
+def _same_start(model, optimiser, scheduler, generator, average, state, best_state, place):
+    """Every rank starts from rank 0's state: the checkpoint it resumed, if any."""
+    resumed = distributed.broadcast(
+        None if state.epoch == 0 else {
+            "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+            "average": average.state_dict() if average is not None else None,
+            "state": state, "best": best_state}, place)
+    if resumed is None or place.leads:
+        return state, best_state
+    model.load_state_dict(resumed["model"])
+    optimiser.load_state_dict(resumed["optimiser"])
+    scheduler.load_state_dict(resumed["scheduler"])
+    generator.set_state(resumed["generator"])
+    if average is not None:
+        average.load_state_dict(resumed["average"])
+    return resumed["state"], resumed["best"]
+
+
 def _training_step(model, optimiser, settings, windows, device, captured, teacher):
+    """The step of `model` (the network, or its DistributedDataParallel wrapper)."""
     loss_fn = LOSSES[settings.loss]
     if not captured:
         return TrainingStep(model, optimiser, loss_fn, settings.distill_weight)

@@ -45,28 +45,31 @@ def restore_lr_tensors(optimiser: torch.optim.Adam, device: torch.device) -> Non
 class TrainingStep:
     """`step(x, y, teacher_y)`: one update of `model`; returns the loss (a device tensor).
 
-    With a teacher's forecasts the loss is (1 - w) loss(truth) + w loss(teacher)."""
+    With a teacher's forecasts the loss is (1 - w) loss(truth) + w loss(teacher). `scale`
+    multiplies the loss before the backward pass (a rank's share of a distributed batch)."""
 
     def __init__(self, model: nn.Module, optimiser: torch.optim.Optimizer, loss_fn,
                  distill_weight: float):
         self.model, self.optimiser = model, optimiser
         self.loss_fn, self.distill_weight = loss_fn, distill_weight
 
-    def _update(self, x, y, teacher_y):
+    def _update(self, x, y, teacher_y, scale=1.0):
         """Forward, backward, clip, Adam; gradients must be None on entry."""
         forecast = self.model(x)
         loss = self.loss_fn(forecast, y)
         if teacher_y is not None:
             weight = self.distill_weight
             loss = (1 - weight) * loss + weight * self.loss_fn(forecast, teacher_y)
+        if scale != 1.0:
+            loss = loss * scale
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
         self.optimiser.step()
         return loss.detach()
 
-    def __call__(self, x, y, teacher_y=None) -> torch.Tensor:
+    def __call__(self, x, y, teacher_y=None, scale=1.0) -> torch.Tensor:
         self.optimiser.zero_grad(set_to_none=True)
-        return self._update(x, y, teacher_y)
+        return self._update(x, y, teacher_y, scale)
 
 
 class CapturedStep(TrainingStep):
@@ -102,11 +105,11 @@ class CapturedStep(TrainingStep):
                     value.zero_()  # a fresh Adam: no step taken, zero moments
         self.batch_size = len(sample_x)
 
-    def __call__(self, x, y, teacher_y=None) -> torch.Tensor:
-        if len(x) != self.batch_size:
+    def __call__(self, x, y, teacher_y=None, scale=1.0) -> torch.Tensor:
+        if len(x) != self.batch_size or scale != 1.0:
             # Zeroed in place, not dropped: the graph keeps using these gradient tensors.
             self.optimiser.zero_grad(set_to_none=False)
-            return self._update(x, y, teacher_y)
+            return self._update(x, y, teacher_y, scale)
         for static, value in zip(self.inputs, (x, y, teacher_y)):
             if static is not None:
                 static.copy_(value)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import distributed
 from ..errors import TSMambaInputError
 from ..files import atomic_write
 from ..estimator import TSMambaForecaster
@@ -162,7 +163,7 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
     if unknown:
         raise TSMambaInputError(f"a backtest cannot set {unknown}; it sets {list(FIXED)} "
                                 f"itself, and accepts {tunable()}")
-    resolved = resolve_device(device)
+    resolved = distributed.local_device(resolve_device(device))  # torchrun: this rank's GPU
     rows, examples = [], []
     for dataset in datasets:
         record = registry.info(dataset)
@@ -185,7 +186,7 @@ def backtest(datasets: str | Iterable[str] = "ETTh1", model: str = "tsm2", lookb
                 if plot is not None and seed == seeds[0]:
                     examples.append((f"{dataset}, horizon {horizon}",
                                      _examples(network, data, split, times, -1)))
-    if plot is not None:
+    if plot is not None and distributed.leads():  # under torchrun, rank 0 writes files
         from ..plotting import plot_test_windows
 
         with atomic_write(plot) as temporary:
