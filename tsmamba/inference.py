@@ -15,15 +15,24 @@ import torch.nn as nn
 
 from .data import SlidingWindows
 
-EVAL_BATCH = 256  # windows per forward pass when nothing is trained
+EVAL_BATCH = 256  # windows per forward pass when nothing is trained ...
+# ... and at most this many series-windows, so that a panel of hundreds of series (whose
+# channel mixers hold every series of a window at once) is evaluated in memory a fit's
+# own batches fit in: 256 windows up to 32 series, 9 windows of traffic's 862.
+EVAL_SERIES_WINDOWS = 8192
+
+
+def eval_batch(n_series: int) -> int:
+    return max(1, min(EVAL_BATCH, EVAL_SERIES_WINDOWS // max(n_series, 1)))
 
 
 @torch.no_grad()
 def forecast_errors(model: nn.Module, windows: SlidingWindows,
-                    batch_size: int = EVAL_BATCH) -> Iterator[torch.Tensor]:
-    """Forecast minus truth, (b, f, m), for consecutive batches of `windows` in order."""
+                    batch_size: int | None = None) -> Iterator[torch.Tensor]:
+    """Forecast minus truth, (b, f, m), for consecutive batches of `windows` in order
+    (`eval_batch` windows each unless told)."""
     model.eval()
-    for x, y in windows.batches(batch_size):
+    for x, y in windows.batches(batch_size or eval_batch(windows.data.shape[1])):
         yield model(x) - y
 
 
