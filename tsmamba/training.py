@@ -160,8 +160,12 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
             train_loss = _train_epoch(step, train_windows, settings, device, generator, epoch,
                                       teacher, average, place)
             with average.applied() if average is not None else nullcontext():
-                val_loss = mean_errors(model, val_windows).mse if val_windows else train_loss
-                val_loss = distributed.broadcast(val_loss, place)  # one decision: rank 0's
+                if not place.leads:  # one decision, rank 0's: the others need not validate
+                    val_loss = distributed.broadcast(None, place)
+                else:
+                    val_loss = distributed.broadcast(
+                        mean_errors(model, val_windows).mse if val_windows else train_loss,
+                        place)
                 improved = val_loss < state.best_loss
                 if improved:
                     best_state = copy.deepcopy(model.state_dict())
