@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -138,30 +139,26 @@ def check_same_run(run_fingerprint: str, place: World) -> None:
             f"fingerprints differ); launch every rank with the same data file and arguments")
 
 
-class peer_failures:
+@contextmanager
+def peer_failures():
     """Inside the block, a collective that fails (a peer died, or did not answer within
-    TIMEOUT) is raised as a DistributedError."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, traceback):
-        if exc is None or not (dist.is_available() and dist.is_initialized()):
-            return False
-        failures = tuple(getattr(dist, name) for name in ("DistError", "DistBackendError",
-                                                          "DistNetworkError") if hasattr(dist, name))
-        if exc is None or not isinstance(exc, failures + (RuntimeError,)) or \
-                isinstance(exc, DistributedError) or not _is_collective_failure(exc, failures):
-            return False
+    TIMEOUT) is raised as a DistributedError that says what to do."""
+    try:
+        yield
+    except DistributedError:
+        raise
+    except RuntimeError as exc:  # torch's DistError family derives from it
+        if not (dist.is_available() and dist.is_initialized()) or not _collective_failure(exc):
+            raise
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         raise DistributedError(
-            f"a peer rank stopped or stopped answering ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); this rank stops too. Rerun "
-            "the same command with the same checkpoint_dir to resume from the last complete "
-            "epoch (any number of processes)") from exc
+            f"a peer rank stopped or stopped answering ({type(exc).__name__}: {first_line}); "
+            "this rank stops too. Run the command again: with a checkpoint_dir it resumes "
+            "from the last complete epoch, on any number of processes") from exc
 
 
-def _is_collective_failure(exc, failures) -> bool:
-    if isinstance(exc, failures):
+def _collective_failure(exc: RuntimeError) -> bool:
+    if isinstance(exc, getattr(dist, "DistError", ())):
         return True
-    text = str(exc).lower()
+    text = str(exc).lower()  # gloo's transport errors are plain RuntimeErrors
     return any(word in text for word in ("gloo", "nccl", "connection", "timed out", "peer"))
