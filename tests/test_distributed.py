@@ -54,6 +54,22 @@ WORKER = textwrap.dedent("""
 """)
 
 
+def _loopback_works() -> bool:
+    try:
+        with socket.socket() as server, socket.socket() as client:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            client.connect(server.getsockname())
+        return True
+    except OSError:
+        return False
+
+
+# The ranks talk over 127.0.0.1; a sandbox without any network (`unshare -n`) has none.
+ranks = pytest.mark.skipif(not _loopback_works(),
+                           reason="needs the loopback interface (127.0.0.1) for the ranks")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -77,6 +93,7 @@ def _wait(processes, timeout=240):
     return [(p.wait(timeout=timeout), p.stderr.read().decode()) for p in processes]
 
 
+@ranks
 def test_two_ranks_train_like_one_process_with_the_doubled_batch(tmp_path):
     results = _wait(_launch(tmp_path, 2, batch_size=8))
     assert [code for code, _ in results] == [0, 0], results
@@ -91,6 +108,7 @@ def test_two_ranks_train_like_one_process_with_the_doubled_batch(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "worker.py"]
 
 
+@ranks
 def test_a_dead_rank_stops_the_other_which_resumes_alone(tmp_path):
     checkpoints = tmp_path / "ckpt"
     began = time.monotonic()
@@ -109,6 +127,7 @@ def test_a_dead_rank_stops_the_other_which_resumes_alone(tmp_path):
     assert np.isfinite(resumed.predict().to_numpy()).all()
 
 
+@ranks
 def test_ranks_given_other_data_are_refused(tmp_path):
     results = _wait(_launch(tmp_path, 2, batch_size=8, OTHER_DATA="1"))
     assert all(code != 0 for code, _ in results)
@@ -120,6 +139,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
             "2", "-m", "tsmamba.cli"]
 
 
+@ranks
 @pytest.mark.parametrize("launch", ["torchrun", "--devices"])
 def test_the_command_line_on_two_ranks_writes_one_model(tmp_path, launch):
     data = tmp_path / "data.csv"
@@ -145,6 +165,7 @@ def test_shards_cover_a_batch_once_and_evenly(count, size):
     assert max(p.stop - p.start for p in parts) - min(p.stop - p.start for p in parts) <= 1
 
 
+@ranks
 def test_a_backtest_on_two_ranks_scores_like_one_process_with_the_doubled_batch(tmp_path,
                                                                               etth1_csv):
     common = ["backtest", "ETTh1", "--model", "s4", "--set", "max_epochs=2", "--set",
