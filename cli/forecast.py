@@ -11,9 +11,9 @@ import typer
 from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, PlotSeries, app,
                   data_file, guarded)
 from .estimator_options import trains
-from .launch import Devices, run_on
 from .files import (check_directory_output, check_image_paths, check_table_output,
                     check_writable, read_table, save_figure, write_table)
+from .launch import Devices, run_on
 
 
 def _plot(est, frame, forecast, path: Path, series=None) -> None:
