@@ -47,6 +47,15 @@ class TeacherForecast(nn.Module):
         return y * self.a_out + self.b_out
 
 
+def check_teacher_type(teacher) -> None:
+    """A teacher is a saved model's directory or a TSMambaForecaster (None: no teacher)."""
+    from .estimator import TSMambaForecaster  # here: the estimator imports this module
+
+    if teacher is not None and not isinstance(teacher, (str, os.PathLike, TSMambaForecaster)):
+        raise TypeError(f"teacher must be a fitted TSMambaForecaster or a saved model's "
+                        f"directory, got {type(teacher).__name__}")
+
+
 def fitted_teacher(teacher, device):
     """The fitted forecaster that `teacher` names: itself, or the model saved in that
     directory (loaded onto `device`)."""
@@ -54,9 +63,7 @@ def fitted_teacher(teacher, device):
 
     if isinstance(teacher, (str, os.PathLike)):
         return TSMambaForecaster.load(teacher, device=str(device))
-    if not isinstance(teacher, TSMambaForecaster):
-        raise TypeError(f"teacher must be a fitted TSMambaForecaster or a saved model's "
-                        f"directory, got {type(teacher).__name__}")
+    check_teacher_type(teacher)
     if not hasattr(teacher, "model_"):
         raise TSMambaInputError(
             "the teacher is not fitted: fit it first, or pass the directory of a saved "

@@ -55,6 +55,7 @@ def check_params(params: Mapping) -> None:
     """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
     used; `params` as `TSMambaForecaster.get_params()` returns them."""
     from .data import DROP_DUPLICATES, FILL_GAPS, as_offset
+    from .distillation import check_teacher_type
 
     if not isinstance(params["model"], str):
         raise TypeError(f"model must be a string, got {params['model']!r}")
@@ -84,12 +85,7 @@ def check_params(params: Mapping) -> None:
         raise TSMambaInputError(f"teacher={os.fspath(teacher)!r} is not a saved model's "
                                 "directory (no manifest.json there); pass the directory that "
                                 "save() wrote, or a fitted TSMambaForecaster")
-    if teacher is not None and not isinstance(teacher, (str, os.PathLike)):
-        from .estimator import TSMambaForecaster  # here: the estimator imports this module
-
-        if not isinstance(teacher, TSMambaForecaster):
-            raise TypeError(f"teacher must be a fitted TSMambaForecaster or a saved model's "
-                            f"directory, got {type(teacher).__name__}")
+    check_teacher_type(teacher)
     if not isinstance(params["progress"], (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {params['progress']!r}")
     for name in ("id_col", "target_col"):  # used by long frames only; checked always

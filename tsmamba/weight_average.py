@@ -11,7 +11,7 @@ Validation, early stopping's best epoch and so the fitted model use the average;
 keeps training the live weights. With the few hundred steps of a default fit, the average
 smooths out the last steps' noise (BENCHMARKS.md, "The estimator's defaults").
 
-Buffers (none of the models have running statistics) are copied, not averaged. The swap in
+Buffers are not averaged (none of the models keeps running statistics in them). The swap in
 `applied` copies values in place, so tensors that a captured CUDA graph reads stay the same
 tensors.
 """
@@ -32,28 +32,31 @@ class WeightAverage:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.steps = 0
-        self.live = [p for p in model.parameters() if p.is_floating_point()]
-        self.average = [p.detach().clone() for p in self.live]
-        self._names = [name for name, p in model.named_parameters() if p.is_floating_point()]
+        named = [(n, p) for n, p in model.named_parameters() if p.is_floating_point()]
+        self._names = [name for name, _ in named]
+        # Detached once: they share the parameters' storage, which the optimiser updates in
+        # place, so every step reads the current weights without building new views.
+        self.live = [p.detach() for _, p in named]
+        self.average = [p.clone() for p in self.live]
 
     @torch.no_grad()
     def update(self) -> None:
         """One step of the average (after an optimiser step); no host synchronisation."""
         self.steps += 1
         weight = (1.0 - self.decay) / (1.0 - self.decay ** self.steps)  # 1 at the first step
-        torch._foreach_lerp_(self.average, [p.detach() for p in self.live], weight)
+        torch._foreach_lerp_(self.average, self.live, weight)
 
     @contextmanager
     def applied(self):
         """The model holds the averaged weights inside the block, its own weights after."""
         with torch.no_grad():
-            saved = [p.detach().clone() for p in self.live]
-            torch._foreach_copy_([p.detach() for p in self.live], self.average)
+            saved = [p.clone() for p in self.live]
+            torch._foreach_copy_(self.live, self.average)
         try:
             yield
         finally:
             with torch.no_grad():
-                torch._foreach_copy_([p.detach() for p in self.live], saved)
+                torch._foreach_copy_(self.live, saved)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The averages by parameter name, and the steps averaged under STEPS (for
