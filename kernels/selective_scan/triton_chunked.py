@@ -131,11 +131,12 @@ def forward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr
                 states_ptr, dim, seq_len, d_state, group_dim, n_groups, n_chunks,
                 HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
-                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr):
+                CKPT: tl.constexpr, V: tl.constexpr, PTX: tl.constexpr,
+                ROW_AXIS: tl.constexpr):
     """`states` gets the state every CKPT steps (CKPT divides T), the backward's chunks, from
     entry 1 on; its last entry is the state after the last step
     (padding steps pass the state on). Entry 0, the zero state, is left unwritten."""
-    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    pid_b, pid_d = tl.program_id(ROW_AXIS), tl.program_id(1 - ROW_AXIS)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
     mask_d = offs_d < dim
@@ -258,7 +259,7 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
                     SOFTPLUS: tl.constexpr, BLOCK_D: tl.constexpr, T: tl.constexpr,
                     V: tl.constexpr, PTX: tl.constexpr, SCAN_PTX: tl.constexpr,
                     SCAN_CONSTRAINTS: tl.constexpr, N_POW2: tl.constexpr,
-                    LOOP_ROWS: tl.constexpr):
+                    LOOP_ROWS: tl.constexpr, ROW_AXIS: tl.constexpr):
     """Chunks of T steps, each starting at one of the forward's checkpoints in `states`
     (n_states of them per channel). `carry` (b, d, n) holds dL/dh_{l-1} on entry (zeros if
     none) and R between chunks. dB and dC lie side by side in `dBC`, bc_numel elements each.
@@ -268,7 +269,7 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
     along the grid's first axis) and sums dA, D's and delta_bias' gradients over all of them
     in registers before one atomic add each: with many rows, adding once per row queues
     thousands of programs on the same (d, n) addresses."""
-    pid_b, pid_d = tl.program_id(0), tl.program_id(1)
+    pid_b, pid_d = tl.program_id(ROW_AXIS), tl.program_id(1 - ROW_AXIS)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_t = tl.arange(0, T)
     offs_n = tl.arange(0, N_POW2)
@@ -283,7 +284,7 @@ def backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_pt
     dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     if LOOP_ROWS:
-        for b_row in range(pid_b, batch, tl.num_programs(0)):
+        for b_row in range(pid_b, batch, tl.num_programs(ROW_AXIS)):
             dA_acc, dD_acc, dbias_acc = _backward_row(
                 u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, z_ptr, bias_ptr, dout_ptr, states_ptr,
                 carry_ptr, du_ptr, ddelta_ptr, dA_ptr, dBC_ptr, dz_ptr, b_row, dim, seq_len,

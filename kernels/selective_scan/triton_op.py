@@ -88,8 +88,10 @@ class TritonSelectiveScanFn(torch.autograd.Function):
                          (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
                           dBC, dD, dz, dbias) + plan.bwd_ints,
                          plan.bwd_constexprs)
-        if plan.bc_dtype != torch.float32:
-            dBC = dBC.to(plan.bc_dtype)
+        if plan.short:  # the packed backward adds dB and dC laid out (g, n, b, l)
+            dBC = dBC.view(2, *plan.packed_bc_shape).permute(0, 3, 1, 2, 4)
+        # One copy at most: the cast, the return to B's layout, or both at once.
+        dBC = dBC.to(plan.bc_dtype, memory_format=torch.contiguous_format)
         dB, dC = dBC.view(2, *B.shape).unbind(0)
         grads = (du, ddelta, dA.view(*A32.shape), dB, dC, dD if D32 is not None else None, dz,
                  dbias if bias32 is not None else None)

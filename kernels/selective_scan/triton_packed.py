@@ -103,8 +103,10 @@ def packed_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, 
     with HAS_DLAST. With SHIFTED the adjoint G_t = src_t + dA_{t+1} G_{t+1} is a scan of pairs
     on the next step's decay (its dt loaded once a tile, zero past a row's end); otherwise
     `_adjoint_scan` composes four terms on this step's. dB and dC lie side by side in `dBC`,
-    bc_numel elements each; `last_ptr` is unused (the states are recomputed), kept so that
-    both layouts share one signature."""
+    bc_numel elements each, laid out (g, n, b, l) rather than B's (b, g, n, l): for one n
+    a tile's rows are then one contiguous run, so each atomic add of a tile touches as few
+    memory sectors as it can (`triton_op` puts them back in B's layout). `last_ptr` is
+    unused (the states are recomputed), kept so that both layouts share one signature."""
     pid_r, pid_d = tl.program_id(0), tl.program_id(1)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, N_POW2)
@@ -117,6 +119,7 @@ def packed_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, 
     dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     for tile in range(pid_r, n_tiles, tl.num_programs(0)):
         b_row, t, mask_j = _packed_rows(tile, rows_per_tile, batch, seq_len, T)
+        dbc = (group * d_state * batch + b_row) * seq_len + t  # dB and dC at n = 0
         mask = mask_d[:, None] & mask_j[None, :]
         first = (t == 0)[None, :]
         offs = (b_row[None, :] * dim + offs_d[:, None]) * seq_len + t[None, :]
@@ -158,7 +161,7 @@ def packed_backward_kernel(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, 
             X = G * (H - dBu)  # G_t dA_t h_{t-1}: zero at a row's first step
             XA += X * A_n[:, None]
             dA_acc += tl.where(offs_n[None, :] == n, tl.sum(X * dt, axis=1)[:, None], 0.0)
-            dB_ptrs = dBC_ptr + bc + n * seq_len
+            dB_ptrs = dBC_ptr + dbc + n * batch * seq_len
             tl.atomic_add(dB_ptrs, tl.sum(G * dtu, axis=0), mask=mask_j, sem="relaxed")
             tl.atomic_add(dB_ptrs + bc_numel, tl.sum(H * dy, axis=0), mask=mask_j,
                           sem="relaxed")

@@ -54,6 +54,12 @@ class Settings:
     short_tiles: tuple = ((4, 128, 4, 4, True), (32, 64, 1, 1, False), (64, 256, 1, 1, False))
     short_programs: int = 8448  # 64 per multiprocessor of an H100 or H200
     long_programs: int = 8448
+    # The time-parallel kernels put channel blocks, not batch rows, along the grid's first
+    # axis (so the programs of one row run together and share its B and C in the L2) when
+    # B, C, dB and dC together exceed this many bytes; in TSM2's and Mamba's training steps
+    # on an H200 that gained up to 26 % where they took 44 MB or more, and alone the kernels
+    # lost up to 22 % at 34 MB, where rows first keep B and C in the L2 (BENCHMARKS.md).
+    long_channels_first_bytes: int = 40 * 2**20
 
 # By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
 CONFIG = {
@@ -133,6 +139,7 @@ class Plan:
         if self.short:
             self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups, rows_per_tile)
             self.bwd_ints = self.fwd_ints + (n_tiles, bc_numel)
+            self.packed_bc_shape = (n_groups, d_state, batch, seq_len)  # dB's, dC's layout
             self.fwd_grid, fwd, self.bwd_grid, bwd = self._packed_grids(
                 n_tiles, dim, n_groups, slots, tile[2], tile[3], settings.short_programs)
             self.fwd_constexprs = dict(flags, **fwd, STORE_LAST=keep_last)
@@ -146,6 +153,14 @@ class Plan:
                                                 fwd_chunk, settings.lane_steps)
         self.bwd_grid, bwd = self._backward_grid(batch, dim, n_groups, settings.bwd_block_d,
                                                  bwd_chunk, seq_len, settings.long_programs)
+        bc_bytes = bc_numel * 2 * (B.itemsize + 4)  # B and C, and dB and dC in fp32
+        # The grid's second axis holds at most 65535 programs.
+        axis = int(bc_bytes > settings.long_channels_first_bytes
+                   and max(self.fwd_grid[0], self.bwd_grid[0]) < 65536)
+        fwd["ROW_AXIS"] = bwd["ROW_AXIS"] = axis
+        if axis:
+            self.fwd_grid = (self.fwd_grid[1], self.fwd_grid[0], 1)
+            self.bwd_grid = (self.bwd_grid[1], self.bwd_grid[0], 1)
         self.fwd_constexprs = dict(flags, **fwd, CKPT=checkpoint)
         self.bwd_constexprs = dict(flags, **bwd, N_POW2=_next_pow2(d_state))
 

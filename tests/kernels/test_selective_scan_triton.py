@@ -49,6 +49,10 @@ SMALL_SETTINGS = {
     "short-rows-composed": triton_plan.Settings(
         chunks=(32,), lane_steps=1, fwd_block_d=4, bwd_block_d=4, bwd_chunk=32, short_max=64,
         short_tiles=((4, 8, 4, 2, False), (64, 16, 2, 1, False)), short_programs=2),
+    # The time-parallel layout with channel blocks along the grid's first axis.
+    "channels-first": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
+                                           bwd_block_d=2, bwd_chunk=32, short_max=0,
+                                           long_channels_first_bytes=0),
     # The time-parallel backward on 2 programs at most, each over several batch rows (where a
     # row is one backward chunk: the lengths up to 32).
     "rows-per-program": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
@@ -118,6 +122,12 @@ def test_the_layout_follows_the_length():
     # Rows of several backward chunks keep a program each.
     chunked = triton_plan.plan_call(6, 5, 1, 4, 65, rows_per_program, True, True, dtypes)
     assert chunked.bwd_grid == (6, 3, 1) and not chunked.bwd_constexprs["LOOP_ROWS"]
+    assert chunked.fwd_constexprs["ROW_AXIS"] == chunked.bwd_constexprs["ROW_AXIS"] == 0
+    # Where B, C, dB and dC outgrow the threshold, channel blocks go first.
+    swapped = triton_plan.plan_call(6, 5, 1, 4, 65, SMALL_SETTINGS["channels-first"], True,
+                                    True, dtypes)
+    assert swapped.fwd_grid == (2, 6, 1) and swapped.bwd_grid == (3, 6, 1)
+    assert swapped.fwd_constexprs["ROW_AXIS"] == swapped.bwd_constexprs["ROW_AXIS"] == 1
     assert plan(6, 5, 64).short and not plan(6, 5, 65).short
 
 
