@@ -3,8 +3,8 @@
 
     python benchmarks/loaded_cpu_fit.py [--runs 2]
 
-Each fit is its own process (ETTh1's first 4000 rows, horizon 96, the estimator's defaults
-but 2 epochs); the neighbour is `python -c "while True: pass"`, started before the loaded
+Each fit is its own process (ETTh1's first 4000 rows, horizon 96, TSM2 at the estimator's
+defaults but 2 epochs); the neighbour is `python -c "while True: pass"`, started before the loaded
 fits and stopped after them. Prints one line per fit. Needs TSMAMBA_DATA_DIR (ETTh1.csv).
 """
 
@@ -20,7 +20,9 @@ from tsmamba import TSMambaForecaster
 from tsmamba.datasets import load
 df = load("ETTh1")
 start = time.perf_counter()
-TSMambaForecaster(horizon=96, max_epochs=2, progress=False, device="cpu").fit(df.iloc[:4000])
+forecaster = TSMambaForecaster(model="tsm2", horizon=96, max_epochs=2, progress=False,
+                               device="cpu")
+forecaster.fit(df.iloc[:4000])
 print(f"{time.perf_counter() - start:.1f}")
 """
 
