@@ -16,18 +16,31 @@ Glossary (used in every module, in shape comments and einops patterns):
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 from .errors import DistributedError, ModelFormatError, NonFiniteError, TSMambaInputError
 
 # The rest is imported on first use (PEP 562), not by `import tsmamba`: the command line
-# starts without torch, so Ctrl-C while it loads is caught like any other (exit 130).
+# starts without torch, so Ctrl-C while it loads is caught like any other (exit 130). The
+# version too: importlib.metadata takes most of a bare `import tsmamba` (about 70 of 80 ms),
+# time in which a Ctrl-C would end in a traceback.
 _LAZY = {"TSMambaForecaster": ".estimator", "backtest": ".backtest", "evaluate": ".metrics",
          "plot_forecast": ".plotting", "plot_cross_validation": ".plotting",
          "plot_backtest": ".plotting"}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tsmamba")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value  # once imported, an ordinary attribute
@@ -36,13 +49,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
-
-
-try:
-    __version__ = version("tsmamba")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0"
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 __all__ = ["TSMambaForecaster", "backtest", "evaluate", "plot_forecast", "plot_cross_validation",
            "plot_backtest", "TSMambaInputError", "ModelFormatError",
