@@ -4,8 +4,9 @@
     python benchmarks/loaded_cpu_fit.py [--runs 2]
 
 Each fit is its own process (ETTh1's first 4000 rows, horizon 96, TSM2 at the estimator's
-defaults but 2 epochs); the neighbour is `python -c "while True: pass"`, started before the loaded
-fits and stopped after them. Prints one line per fit. Needs TSMAMBA_DATA_DIR (ETTh1.csv).
+defaults but 2 epochs); the neighbour is `python -c "while True: pass"`, started before the
+loaded fits and stopped after them. Prints one line per fit. Needs TSMAMBA_DATA_DIR
+(ETTh1.csv).
 """
 
 import argparse
