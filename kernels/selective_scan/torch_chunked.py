@@ -17,12 +17,16 @@ Backward, with G_t = dL/dh_t:
 
 from __future__ import annotations
 
+import math
 import threading
 
 import torch
 import torch.nn.functional as F
 
 DEFAULT_CHUNK_LEN = 32
+# The decays are taken as exp2(dt * A log2(e)): torch's CPU exp ran on one thread where exp2 ran
+# on all of them, 2.3 times as fast on the 2-core machine (BENCHMARKS.md).
+LOG2E = 1 / math.log(2)
 
 
 def _grouped(BC: torch.Tensor) -> torch.Tensor:
@@ -78,12 +82,13 @@ class _Chunk:
     The channel axis e is innermost: every elementwise op then runs over long contiguous rows
     (e is the model width, n only 16), each step is one contiguous (b, g, n, e) slab, and the
     contractions over n or e are batched matmuls with no transposing copies. dt, dtu
-    (= dt * u) and B are the chunk's (T, b, g, e), (T, b, g, e) and (T, b, g, n) slices.
+    (= dt * u) and B are the chunk's (T, b, g, e), (T, b, g, e) and (T, b, g, n) slices;
+    A2_t is A * log2(e), (g, n, e).
     """
 
-    def __init__(self, dt, dtu, A_t, B, h0, work: _Workspace):
+    def __init__(self, dt, dtu, A2_t, B, h0, work: _Workspace):
         T = dt.shape[0]
-        self.dA = torch.mul(dt.unsqueeze(3), A_t, out=work.dA[:T]).exp_()  # (T, b, g, n, e)
+        self.dA = torch.mul(dt.unsqueeze(3), A2_t, out=work.dA[:T]).exp2_()  # (T, b, g, n, e)
         # dt * B * u, then walked in place into the states h_t = dA_t * h_{t-1} + dt_t B_t u_t.
         self.H = torch.mul(B.unsqueeze(-1), dtu.unsqueeze(3), out=work.H[:T])
         states, decays = self.H.unbind(0), self.dA.unbind(0)
@@ -101,9 +106,12 @@ def _contract_n(X: torch.Tensor, V: torch.Tensor, out: torch.Tensor) -> torch.Te
 
 
 def _contract_e(X: torch.Tensor, V: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """sum_e X[t,b,g,n,e] V[t,b,g,e] into out (T, b, g, n), as one batched matmul."""
+    """sum_e X[t,b,g,n,e] V[t,b,g,e] into out (T, b, g, n), as one batched matmul.
+
+    Written as the row vector V times X transposed: as X times the column V, torch's CPU
+    batched product took 6-7 times as long at (32, 32, 1, 16, 128) (BENCHMARKS.md)."""
     T, b, g, n, e = X.shape
-    torch.bmm(X.view(-1, n, e), V.reshape(-1, e, 1), out=out.view(-1, n, 1))
+    torch.bmm(V.reshape(-1, 1, e), X.view(-1, n, e).transpose(1, 2), out=out.view(-1, 1, n))
     return out
 
 
@@ -128,13 +136,14 @@ class SelectiveScanFn(torch.autograd.Function):
             dtu_t = dt_t * u_t
             y_t = u_t.new_empty(l, b, g, e)
             work = _Workspace(min(chunk_len, l), b, g, n, e, u_t)
+            A2_t = A_t * LOG2E
             # The state at the start of every chunk but the first (which starts from zero,
             # None): nothing to allocate, copy or save when the sequence is one chunk.
             starts = u_t.new_empty(-(-l // chunk_len) - 1, b, g, n, e)
             h = None
             for k, t0 in enumerate(range(0, l, chunk_len)):
                 t1 = min(t0 + chunk_len, l)
-                chunk = _Chunk(dt_t[t0:t1], dtu_t[t0:t1], A_t, B_t[t0:t1], h, work)
+                chunk = _Chunk(dt_t[t0:t1], dtu_t[t0:t1], A2_t, B_t[t0:t1], h, work)
                 _contract_n(chunk.H, C_t[t0:t1], out=y_t[t0:t1])
                 if t1 < l:
                     h = starts[k].copy_(chunk.H[-1])
@@ -183,12 +192,13 @@ class SelectiveScanFn(torch.autograd.Function):
                  if dlast is not None and dlast.numel() else None)
 
         work = _Workspace(min(T, l), b, g, n, e, u_t)
+        A2_t = A_t * LOG2E
         for k in reversed(range(starts.shape[0] + 1)):
             t0, t1 = k * T, min((k + 1) * T, l)
             h0 = starts[k - 1] if k else None  # None: the zero state
             dt_c, u_c, dtu_c, B_c = dt_t[t0:t1], u_t[t0:t1], dtu_t[t0:t1], B_t[t0:t1]
             dy_c = dy_t[t0:t1]  # (T, b, g, e)
-            chunk = _Chunk(dt_c, dtu_c, A_t, B_c, h0, work)
+            chunk = _Chunk(dt_c, dtu_c, A2_t, B_c, h0, work)
             H, dA_c = chunk.H, chunk.dA
 
             G = torch.mul(C_t[t0:t1].unsqueeze(-1), dy_c.unsqueeze(3), out=work.G[:t1 - t0])
