@@ -16,7 +16,8 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 def _twins(name, device):
     torch.manual_seed(0)
     config = build_config(name, n_series=5, lookback=48, horizon=12, d_model=16, d_state=16,
-                          n_layers=2, patch_len=16, stride=8, dropout=0.0)
+                          n_layers=2, patch_len=16, stride=8, dropout=0.0,
+                          norm="last_affine")
     model = build_model(name, config).to(device).train()
     twin = build_model(name, config).to(device).train()
     twin.load_state_dict(model.state_dict())

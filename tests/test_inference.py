@@ -14,7 +14,7 @@ def test_evaluation_batches_shrink_with_the_number_of_series():
 def test_the_errors_do_not_depend_on_the_evaluation_batch():
     torch.manual_seed(0)
     config = build_config("tsm2", n_series=40, lookback=24, horizon=4, d_model=8, d_state=4,
-                          n_layers=1, patch_len=8, stride=4, dropout=0.0)
+                          n_layers=1, patch_len=8, stride=4, dropout=0.0, norm="revin")
     model = build_model("tsm2", config).eval()
     windows = SlidingWindows(torch.randn(300, 40), 24, 4)
     default = torch.cat(list(forecast_errors(model, windows)))  # batches of 204 windows

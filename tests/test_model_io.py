@@ -211,6 +211,23 @@ def test_a_model_saved_before_input_format_was_recorded_loads_as_wide(fitted, tm
     pd.testing.assert_frame_equal(loaded.predict(), fitted.predict(), check_exact=True)
 
 
+def test_a_model_saved_before_norm_was_a_setting_forecasts_with_revin(tmp_path, fast):
+    """Files written before `norm` existed hold networks trained with RevIN: they load as
+    norm="revin" and forecast exactly what they did, whatever the estimator's default is."""
+    from tsmamba.datasets import demo
+
+    est = TSMambaForecaster(horizon=4, lookback=24, norm="revin", **fast).fit(
+        demo(n_rows=150, n_series=2))
+    est.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    del config["params"]["norm"], config["model_config"]["norm"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    _rehash(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    assert loaded.norm == "revin" and loaded.model_.norm_in.kind == "revin"
+    pd.testing.assert_frame_equal(loaded.predict(), est.predict(), check_exact=True)
+
+
 def test_save_never_deletes_what_a_user_put_beside_a_model(fitted, tmp_path):
     # Cause 1: any directory with a manifest.json used to be replaced whole.
     fitted.save(tmp_path / "m")

@@ -17,6 +17,8 @@ from tsmamba.errors import TSMambaInputError
     ("dropout", None, TypeError, "dropout must be a number"),
     ("loss", ["mse"], TypeError, "loss must be a string"),
     ("loss", "rmse", TSMambaInputError, "unknown loss 'rmse'"),
+    ("norm", "median", TSMambaInputError, "unknown norm 'median'; use one of"),
+    ("norm", None, TypeError, "norm must be a string"),
     ("fill_gaps", "bogus", TSMambaInputError, "unknown fill_gaps 'bogus'"),
     ("drop_duplicates", "all", TSMambaInputError, "unknown drop_duplicates 'all'"),
     ("augment", "mixup", TSMambaInputError, "unknown augment 'mixup'"),

@@ -35,13 +35,18 @@ class TSMambaForecaster(BaseEstimator):
     model : the network, one of `tsmamba.models.model_names()`: "s4" (the default), "tsm2",
         "mamba", "mamba2", "groupmamba".
 
-    The defaults (S4, batch 64, dropout 0.3, Huber loss, up to 40 epochs of 25 steps with
-    patience 5, a moving average of the weights at decay 0.98) were chosen by validation MSE
+    The defaults (S4, batch 64, dropout 0.3, the last value's level with an affine map for
+    the instance normalisation, Huber loss, up to 40 epochs of 25 steps with patience 5, a
+    moving average of the weights at decay 0.98) were chosen by validation MSE
     over six datasets for a fit that takes seconds on a laptop CPU (BENCHMARKS.md, "The
     estimator's defaults"); a fit that ends at max_epochs while still improving warns
     (sklearn's ConvergenceWarning).
     horizon, lookback : steps to forecast, and steps of history each forecast reads.
     d_model, d_state, n_layers, patch_len, stride, dropout : network size (see the model).
+    norm : the instance normalisation around the network, per window and series: "revin"
+        (subtract the window's mean, divide by its std), "last" (subtract its last value,
+        divide by its std), each with "_affine" for a learned scale and shift per series
+        (`tsmamba.models.layers.InstanceNorm`).
     model_options : dict of model-specific settings, e.g. {"init": "lin"} for s4 or
         {"bidirectional_time": True} for tsm2; `tsmamba.models.model_options(name)` lists them.
     learning_rate, batch_size, max_epochs, max_steps_per_epoch, patience : training; an epoch
@@ -79,7 +84,8 @@ class TSMambaForecaster(BaseEstimator):
     """
 
     def __init__(self, model="s4", horizon=24, lookback=96, *, d_model=32, d_state=16,
-                 n_layers=2, patch_len=16, stride=8, dropout=0.3, model_options=None,
+                 n_layers=2, patch_len=16, stride=8, dropout=0.3, norm="last_affine",
+                 model_options=None,
                  learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
                  patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.98,
                  augment=None, mixup_sigma=1.0, teacher=None, distill_weight=0.5, val_size=0.2,
@@ -95,6 +101,7 @@ class TSMambaForecaster(BaseEstimator):
         self.patch_len = patch_len
         self.stride = stride
         self.dropout = dropout
+        self.norm = norm
         self.model_options = model_options
         self.learning_rate = learning_rate
         self.batch_size = batch_size

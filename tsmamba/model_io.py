@@ -304,10 +304,12 @@ def load(cls, path, device="cpu"):
     try:
         params = dict(config_json["params"])
         params.setdefault("ema_decay", 0.0)  # saved before the option: trained without it
+        # Saved before `norm`: those networks were trained and must forecast with RevIN.
+        params.setdefault("norm", "revin")
         if isinstance(params.get("freq"), dict):  # an offset with settings, given as freq=
             params["freq"] = offset_from_json(params["freq"])
         config_cls, _ = MODELS[params["model"]]
-        config = config_cls(**config_json["model_config"])
+        config = config_cls(**{"norm": "revin", **config_json["model_config"]})
         estimator = cls(**params)
         network = _network(folder, params["model"], config)
         stored = _load_tensors(folder / "history.safetensors")

@@ -18,6 +18,7 @@ import torch
 from .augmentation import AUGMENTATIONS
 from .errors import TSMambaInputError
 from .models import check_model_name, checked_options
+from .models.layers import NORMS
 from .training import LOSSES
 
 POSITIVE_INTS = ("horizon", "lookback", "d_model", "d_state", "n_layers", "patch_len", "stride",
@@ -75,6 +76,7 @@ def check_params(params: Mapping) -> None:
         raise TypeError(f"random_state must be a non-negative integer, got {seed!r} "
                         f"({type(seed).__name__})")
     _choice("loss", params["loss"], LOSSES, allow_none=False)
+    _choice("norm", params["norm"], NORMS, allow_none=False)
     _choice("augment", params["augment"], AUGMENTATIONS)
     _choice("fill_gaps", params["fill_gaps"], FILL_GAPS)
     _choice("drop_duplicates", params["drop_duplicates"], DROP_DUPLICATES)

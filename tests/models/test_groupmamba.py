@@ -10,7 +10,7 @@ from tsmamba.models.groupmamba import DIRECTIONS, GroupedScan
 
 def small_groupmamba(options=None, seed=0):
     config = build_config("groupmamba", options, n_series=3, lookback=32, horizon=6, d_model=8,
-                          d_state=4, n_layers=2, patch_len=8, stride=4, dropout=0.0)
+                          d_state=4, n_layers=2, patch_len=8, stride=4, dropout=0.0, norm="revin")
     torch.manual_seed(seed)
     return build_model("groupmamba", config)
 
@@ -86,6 +86,6 @@ def test_d_model_must_split_into_the_four_groups():
     from tsmamba import TSMambaInputError
 
     config = build_config("groupmamba", None, n_series=3, lookback=32, horizon=6, d_model=10,
-                          d_state=4, n_layers=1, patch_len=8, stride=4, dropout=0.0)
+                          d_state=4, n_layers=1, patch_len=8, stride=4, dropout=0.0, norm="revin")
     with pytest.raises(TSMambaInputError, match="divisible by 4"):
         build_model("groupmamba", config)

@@ -9,7 +9,7 @@ from tsmamba.errors import TSMambaInputError
 from tsmamba.models import build_config as build, options_from_text
 
 SHARED = dict(n_series=2, lookback=24, horizon=4, d_model=8, d_state=4, n_layers=1, patch_len=8,
-              stride=4, dropout=0.1)
+              stride=4, dropout=0.1, norm="revin")
 
 
 def build_config(name, options):

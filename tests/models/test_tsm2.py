@@ -7,7 +7,8 @@ from tsmamba.models import build_config, build_model
 
 def small_tsm2(options=None, **overrides):
     config = build_config("tsm2", options, n_series=3, lookback=32, horizon=6, d_model=8, d_state=4,
-                          n_layers=3, patch_len=8, stride=4, dropout=0.0, **overrides)
+                          n_layers=3, patch_len=8, stride=4, dropout=0.0, norm="revin",
+                          **overrides)
     torch.manual_seed(0)
     return build_model("tsm2", config)
 
