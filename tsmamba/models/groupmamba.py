@@ -3,7 +3,7 @@
 
 Glossary: m variates, k patches per variate, d model width (4 groups of e = d / 4 channels).
 
-    input (b, l, m) --RevIN--> patches --linear + position--> X (b, m, k, d)
+    input (b, l, m) --norm--> patches --linear + position--> X (b, m, k, d)
     for each block:
         X_GM  = GroupedScan(X):  the d channels in 4 groups, each scanned by its own selective
                 SSM in one direction over the grid, the paper's VSSS block (Z + Mamba(LN(Z)))
@@ -12,7 +12,7 @@ Glossary: m variates, k patches per variate, d model width (4 groups of e = d / 
         X_CAM = X_GM * Affinity(X):  Channel Affinity Modulation, sigmoid(W2 SiLU(W1 mean(X)))
                 with the mean over the whole grid: one weight per channel and window
         X_out = X + FFN(LN(X_CAM))   (the paper's Eq. for the layer; FFN with GELU)
-    head: LayerNorm, flatten (k d), linear to f, RevIN inverse -> (b, f, m)
+    head: LayerNorm, flatten (k d), linear to f, norm undone -> (b, f, m)
 
 Two groups scan time and two scan across series, so every block mixes both, like TSM2's
 time and channel mixers, at the parameter cost of one mixer of width d. With

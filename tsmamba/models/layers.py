@@ -127,9 +127,11 @@ class PatchConfig:
 class PatchModel(nn.Module):
     """The stem and head every forecaster shares; a subclass adds its mixers in `build_mixers`.
 
-        input (b, l, m) --RevIN--> patches (b, m, k, w) --linear + position--> tokens (b, m, k, d)
+        input (b, l, m) --norm--> patches (b, m, k, w) --linear + position--> tokens (b, m, k, d)
         ... the model's mixers ...
-        LayerNorm, flatten (k d), linear to f, RevIN inverse -> (b, f, m)
+        LayerNorm, flatten (k d), linear to f, norm undone -> (b, f, m)
+
+    "norm" is the instance normalisation the config names (`InstanceNorm`).
 
     `build_mixers` runs between the stem and the head, so that parameters are created (and
     drawn from the seeded generator) in the order of the data path: a seed gives the same
@@ -152,7 +154,7 @@ class PatchModel(nn.Module):
         raise NotImplementedError
 
     def tokens(self, x: torch.Tensor):  # x: (b, l, m)
-        """The patch tokens (b, m, k, d) of a window, and the RevIN statistics to undo."""
+        """The patch tokens (b, m, k, d) of a window, and the normalisation's statistics to undo."""
         x, stats = self.norm_in.normalise(x)  # (b, l, m)
         patches = self.patching(rearrange(x, "b l m -> b m l"))  # (b, m, k, w)
         return self.embed(patches) + self.position, stats  # (b, m, k, d)

@@ -2,12 +2,12 @@
 
 Glossary: m variates, k patches per variate, d model width, f horizon.
 
-    input (b, l, m) --RevIN--> patches (b, m, k, w) --linear--> X (b, m, k, d)
+    input (b, l, m) --norm--> patches (b, m, k, w) --linear--> X (b, m, k, d)
     for block j = 1..J:
         time mixer:    along k, per variate; selective, causal (Mamba-style), or with
                        bidirectional_time=True also a reversed scan (Vision-Mamba-style)
         channel mixer: along m, per patch; selective, bidirectional (forward + flipped scan)
-    head: LayerNorm, flatten (k d), linear to f, RevIN inverse  -> (b, f, m)
+    head: LayerNorm, flatten (k d), linear to f, norm undone -> (b, f, m)
 
 The stem and head are the ones every model shares (`layers.PatchModel`).
 
