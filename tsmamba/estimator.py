@@ -35,9 +35,8 @@ class TSMambaForecaster(BaseEstimator):
     model : the network, one of `tsmamba.models.model_names()`: "s4" (the default), "tsm2",
         "mamba", "mamba2", "groupmamba".
 
-    The defaults (S4, batch 64, dropout 0.3, the last value's level with an affine map for
-    the instance normalisation, Huber loss, up to 40 epochs of 25 steps with patience 5, a
-    moving average of the weights at decay 0.98) were chosen by validation MSE
+    The defaults (S4, batch 64, dropout 0.3, RevIN, Huber loss, up to 40 epochs of 25 steps
+    with patience 5, a moving average of the weights at decay 0.98) were chosen by validation MSE
     over six datasets for a fit that takes seconds on a laptop CPU (BENCHMARKS.md, "The
     estimator's defaults"); a fit that ends at max_epochs while still improving warns
     (sklearn's ConvergenceWarning).
@@ -84,7 +83,7 @@ class TSMambaForecaster(BaseEstimator):
     """
 
     def __init__(self, model="s4", horizon=24, lookback=96, *, d_model=32, d_state=16,
-                 n_layers=2, patch_len=16, stride=8, dropout=0.3, norm="last_affine",
+                 n_layers=2, patch_len=16, stride=8, dropout=0.3, norm="revin",
                  model_options=None,
                  learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
                  patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.98,
