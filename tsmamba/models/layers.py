@@ -40,16 +40,13 @@ class InstanceNorm(nn.Module):
         if kind not in NORMS:
             raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
         self.kind, self.eps = kind, eps
-        if kind.endswith("_affine"):
+        self.last_level, self.affine = kind.startswith("last"), kind.endswith("_affine")
+        if self.affine:
             self.weight = nn.Parameter(torch.ones(n_series))  # (m,)
             self.bias = nn.Parameter(torch.zeros(n_series))  # (m,)
 
-    @property
-    def affine(self) -> bool:
-        return self.kind.endswith("_affine")
-
     def normalise(self, x: torch.Tensor):  # x: (b, l, m)
-        level = (x[:, -1:, :] if self.kind.startswith("last")
+        level = (x[:, -1:, :] if self.last_level
                  else x.mean(dim=1, keepdim=True))  # (b, 1, m)
         std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps)  # (b, 1, m)
         x = (x - level) / std
@@ -155,7 +152,7 @@ class PatchModel(nn.Module):
         raise NotImplementedError
 
     def tokens(self, x: torch.Tensor):  # x: (b, l, m)
-        """The patch tokens (b, m, k, d) of a window, and the normalisation's statistics to undo."""
+        """The patch tokens (b, m, k, d) of a window, and the statistics that undo its norm."""
         x, stats = self.norm_in.normalise(x)  # (b, l, m)
         patches = self.patching(rearrange(x, "b l m -> b m l"))  # (b, m, k, w)
         return self.embed(patches) + self.position, stats  # (b, m, k, d)
