@@ -15,7 +15,6 @@ from .triton_adjoint_ptx import check_scan_layout
 from .triton_chunked import backward_kernel, forward_kernel
 from .triton_packed import packed_backward_kernel, packed_forward_kernel
 from .triton_plan import CONFIG, plan_call
-from .triton_rows import rows_backward_kernel, rows_forward_kernel
 
 # Tests set this to fill outputs with NaN before launch, so unwritten elements show.
 POISON_OUTPUTS = False
@@ -31,13 +30,10 @@ def _dtype(x):
     return None if x is None else x.dtype
 
 
-# By layout (`Plan.layout`): time-parallel chunks, short rows packed into tiles, or a row a lane.
-_forward_launch = {"chunked": CachedLaunch(forward_kernel),
-                   "packed": CachedLaunch(packed_forward_kernel),
-                   "rows": CachedLaunch(rows_forward_kernel)}
-_backward_launch = {"chunked": CachedLaunch(backward_kernel, vet=check_scan_layout),
-                    "packed": CachedLaunch(packed_backward_kernel),
-                    "rows": CachedLaunch(rows_backward_kernel)}
+# By layout: time-parallel chunks (False), or short rows packed into tiles (True).
+_forward_launch = {False: CachedLaunch(forward_kernel), True: CachedLaunch(packed_forward_kernel)}
+_backward_launch = {False: CachedLaunch(backward_kernel, vet=check_scan_layout),
+                    True: CachedLaunch(packed_backward_kernel)}
 
 
 class TritonSelectiveScanFn(torch.autograd.Function):
@@ -61,9 +57,9 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         out = _poison(torch.empty_like(u))
         states = _poison(u.new_empty(*plan.states_shape, dtype=torch.float32))
         inputs_aligned = aligned(u, delta, A32, B, C, D32, z, bias32)
-        _forward_launch[plan.layout](plan if inputs_aligned else None, plan.fwd_grid,
-                                     (u, delta, A32, B, C, D32, z, bias32, out, states)
-                                     + plan.fwd_ints, plan.fwd_constexprs)
+        _forward_launch[plan.short](plan if inputs_aligned else None, plan.fwd_grid,
+                        (u, delta, A32, B, C, D32, z, bias32, out, states) + plan.fwd_ints,
+                        plan.fwd_constexprs)
         ctx.save_for_backward(u, delta, A32, B, C, D32, z, bias32, states)
         ctx.plan, ctx.inputs_aligned = plan, inputs_aligned
         if return_last_state:
@@ -88,11 +84,11 @@ class TritonSelectiveScanFn(torch.autograd.Function):
         # The plan keys the launcher only for the dtype it fixes: dout arrives in y's.
         key = plan if (ctx.inputs_aligned and dout.dtype == u.dtype
                        and aligned(dout, zeroed, per_step)) else None
-        _backward_launch[plan.layout](key, plan.bwd_grid,
-                                      (u, delta, A32, B, C, D32, z, bias32, dout, states, carry,
-                                       du, ddelta, dA, dBC, dD, dz, dbias) + plan.bwd_ints,
-                                      plan.bwd_constexprs)
-        if plan.short:  # the short layouts' backwards add dB and dC laid out (g, n, b, l)
+        _backward_launch[plan.short](key, plan.bwd_grid,
+                         (u, delta, A32, B, C, D32, z, bias32, dout, states, carry, du, ddelta, dA,
+                          dBC, dD, dz, dbias) + plan.bwd_ints,
+                         plan.bwd_constexprs)
+        if plan.short:  # the packed backward adds dB and dC laid out (g, n, b, l)
             dBC = dBC.view(2, *plan.packed_bc_shape).permute(0, 3, 1, 2, 4)
         # One copy at most: the cast, the return to B's layout, or both at once.
         dBC = dBC.to(plan.bc_dtype, memory_format=torch.contiguous_format)

@@ -33,10 +33,6 @@ class Settings:
     `short_programs` programs, each over many tiles, so that dA, D's and delta_bias'
     gradients (sums over the batch) are added once per program, not once per row.
 
-    Sequences of at most `rows_max` steps take the rows layout instead (`triton_rows.py`): a
-    batch row per lane with its whole sequence in the lane's registers, `rows_tile` = (rows
-    a tile, warps), and a backward on at most `short_programs` programs as above.
-
     Where the time-parallel backward has one chunk a row, it runs on at most `long_programs`
     programs (over the batch rows) and adds those sums once per program (0: a program per row,
     always). With more chunks a row, a program per row was faster on an H200 (BENCHMARKS.md).
@@ -57,8 +53,6 @@ class Settings:
     # more slots again.
     short_tiles: tuple = ((4, 128, 4, 4, True), (32, 64, 1, 1, False), (64, 256, 1, 1, False))
     short_programs: int = 8448  # 64 per multiprocessor of an H100 or H200
-    rows_max: int = 0  # off: slower than the packed layout at every length timed (BENCHMARKS.md)
-    rows_tile: tuple = (128, 4)
     long_programs: int = 8448
     # The time-parallel kernels put channel blocks, not batch rows, along the grid's first
     # axis (so the programs of one row run together and share its B and C in the L2) when
@@ -117,15 +111,9 @@ class Plan:
         fp32_params = all(x in (None, torch.float32) for x in (A, D, bias))
         # Otherwise some gradients come out in another dtype than their input's.
         self.casts = None if same and B == C and fp32_params else dtypes
-        self.layout = ("rows" if seq_len <= settings.rows_max else
-                       "packed" if seq_len <= settings.short_max else "chunked")
-        # Both short layouts keep only the last state and add dB, dC laid out (g, n, b, l).
-        self.short = self.layout != "chunked"
+        self.short = seq_len <= settings.short_max
         group_dim = dim // n_groups
-        if self.layout == "rows":
-            n_tiles = _cdiv(batch, settings.rows_tile[0])
-            self.states_shape = (batch, dim, 1, d_state) if keep_last else (1,)
-        elif self.short:
+        if self.short:
             # Whole rows from the zero state, one tile each: no state but the last is kept.
             tile = next((t for t in settings.short_tiles if seq_len <= t[0]),
                         settings.short_tiles[-1])
@@ -148,18 +136,6 @@ class Plan:
         self.accumulated = sum(self.accumulator_sizes)
         flags = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus,
                      PTX=INLINE_PTX)
-        if self.layout == "rows":
-            self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups)
-            self.bwd_ints = self.fwd_ints + (n_tiles, bc_numel)
-            self.packed_bc_shape = (n_groups, d_state, batch, seq_len)
-            block_r, warps = settings.rows_tile
-            tile = dict(L=_next_pow2(seq_len), BLOCK_R=block_r, num_warps=warps)
-            self.fwd_grid = (n_tiles, dim, 1)
-            self.bwd_grid = (min(n_tiles, max(1, settings.short_programs // dim)), dim, 1)
-            self.fwd_constexprs = dict(flags, **tile, STORE_LAST=keep_last)
-            self.bwd_constexprs = dict(flags, **tile, N_POW2=_next_pow2(d_state),
-                                       HAS_DLAST=keep_last)
-            return
         if self.short:
             self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups, rows_per_tile)
             self.bwd_ints = self.fwd_ints + (n_tiles, bc_numel)

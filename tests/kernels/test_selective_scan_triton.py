@@ -49,11 +49,6 @@ SMALL_SETTINGS = {
     "short-rows-composed": triton_plan.Settings(
         chunks=(32,), lane_steps=1, fwd_block_d=4, bwd_block_d=4, bwd_chunk=32, short_max=64,
         short_tiles=((4, 8, 4, 2, False), (64, 16, 2, 1, False)), short_programs=2),
-    # Rows of up to 16 steps a lane (`triton_rows`), in tiles of 4 rows, on a backward of 2
-    # programs at most; longer ones packed as above.
-    "rows": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4, bwd_block_d=4,
-                                 bwd_chunk=32, short_max=64, rows_max=16, rows_tile=(4, 1),
-                                 short_tiles=((64, 16, 2, 1, True),), short_programs=2),
     # The time-parallel layout with channel blocks along the grid's first axis.
     "channels-first": triton_plan.Settings(chunks=(32,), lane_steps=1, fwd_block_d=4,
                                            bwd_block_d=2, bwd_chunk=32, short_max=0,
@@ -134,12 +129,6 @@ def test_the_layout_follows_the_length():
     assert swapped.fwd_grid == (2, 6, 1) and swapped.bwd_grid == (3, 6, 1)
     assert swapped.fwd_constexprs["ROW_AXIS"] == swapped.bwd_constexprs["ROW_AXIS"] == 1
     assert plan(6, 5, 64).short and not plan(6, 5, 65).short
-    rows = SMALL_SETTINGS["rows"]
-    lanes = triton_plan.plan_call(6, 5, 1, 4, 7, rows, True, True, dtypes)
-    assert lanes.layout == "rows" and lanes.short and lanes.fwd_constexprs["L"] == 8
-    assert lanes.fwd_grid == (2, 5, 1)  # tiles of 4 rows, a program per channel
-    assert lanes.bwd_grid == (1, 5, 1)  # 2 programs at most: one per channel, every tile
-    assert triton_plan.plan_call(6, 5, 1, 4, 17, rows, True, True, dtypes).layout == "packed"
 
 
 def test_every_planned_argument_is_a_kernel_parameter():
@@ -147,17 +136,15 @@ def test_every_planned_argument_is_a_kernel_parameter():
     # refuses them: check the plans against the kernels' signatures here, on every machine.
     import inspect
 
-    from tsmamba.kernels.selective_scan import triton_chunked, triton_packed, triton_rows
+    from tsmamba.kernels.selective_scan import triton_chunked, triton_packed
 
     dtypes = (torch.float32,) * 8
-    kernels = {"packed": (triton_packed.packed_forward_kernel,
-                          triton_packed.packed_backward_kernel),
-               "rows": (triton_rows.rows_forward_kernel, triton_rows.rows_backward_kernel),
-               "chunked": (triton_chunked.forward_kernel, triton_chunked.backward_kernel)}
+    kernels = {True: (triton_packed.packed_forward_kernel, triton_packed.packed_backward_kernel),
+               False: (triton_chunked.forward_kernel, triton_chunked.backward_kernel)}
     for settings in (triton_plan.CONFIG[4], triton_plan.CONFIG[2], *SMALL_SETTINGS.values()):
         for l in (2, 7, 64, 300):
             plan = triton_plan.plan_call(2, 8, 1, 4, l, settings, True, True, dtypes)
-            forward, backward = kernels[plan.layout]
+            forward, backward = kernels[plan.short]
             for kernel, tensors, ints, constexprs in (
                     (forward, 10, plan.fwd_ints, plan.fwd_constexprs),
                     (backward, 18, plan.bwd_ints, plan.bwd_constexprs)):
@@ -209,7 +196,7 @@ def test_forward_without_gradients_matches_the_one_that_keeps_checkpoints():
 def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch):
     # The first call compiles through Triton's JIT; the second launches the kept kernel, unless
     # an input starts off the cache's alignment (a view at an odd offset), which takes the JIT.
-    for launch in (triton_op._forward_launch["chunked"], triton_op._backward_launch["chunked"]):
+    for launch in (triton_op._forward_launch[False], triton_op._backward_launch[False]):
         monkeypatch.setattr(launch, "launchers", {})
     inputs = to_device(make_inputs(2, 5, 4, 65, None, torch.float32, True, True, True))
     u = inputs["u"].detach()
@@ -227,7 +214,7 @@ def test_repeated_calls_through_the_launch_cache_match_naive(offset, monkeypatch
         for name in GRAD_NAMES:
             if inputs[name] is not None:
                 close(grads[name].cpu(), grads_ref[name], 2 * tol, f"d{name}")
-    for launch in (triton_op._forward_launch["chunked"], triton_op._backward_launch["chunked"]):
+    for launch in (triton_op._forward_launch[False], triton_op._backward_launch[False]):
         assert len(launch.launchers) == (1 if offset == 0 else 0)
 
 

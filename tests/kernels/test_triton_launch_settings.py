@@ -25,14 +25,10 @@ def poison(monkeypatch):
     monkeypatch.setattr(triton_op, "POISON_OUTPUTS", True)
 
 
-def shipped_plan(l, dtype):
-    f32 = torch.float32
-    return triton_plan.plan_call(1, 3, 1, 4, l, triton_plan.CONFIG[dtype.itemsize], True, True,
-                                 (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
-
-
 def backward_steps_per_thread(l, dtype):
-    plan = shipped_plan(l, dtype)
+    f32 = torch.float32
+    plan = triton_plan.plan_call(1, 3, 1, 4, l, triton_plan.CONFIG[dtype.itemsize], True, True,
+                                 (dtype, dtype, f32, dtype, dtype, f32, dtype, f32))
     return None if plan.short else plan.bwd_constexprs["V"]
 
 
@@ -47,8 +43,8 @@ CASES = [(torch.float32, 320, 4), (torch.float32, 300, 4), (torch.bfloat16, 128,
                          ids=[f"{str(c[0])[6:]}-L{c[1]}" for c in CASES])
 def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
     assert backward_steps_per_thread(l, dtype) == steps
-    layout = shipped_plan(l, dtype).layout
-    launch = triton_op._backward_launch[layout]
+    short = l <= triton_plan.CONFIG[dtype.itemsize].short_max
+    launch = triton_op._backward_launch[short]
     monkeypatch.setattr(launch, "launchers", {})
     monkeypatch.setattr(launch, "chosen", {})
     inputs = make_inputs(1, 3, 4, l, None, dtype, True, True, True, positive_dt=False)
@@ -63,7 +59,7 @@ def test_shipped_settings_match_naive(dtype, l, steps, monkeypatch):
         close(grads[name].cpu().float(), grads_ref[name], 2 * tol, f"d{name}")
     if DEVICE == "cuda":  # the scan ran as PTX exactly where long rows are 16-element aligned
         (chosen,) = launch.chosen.values()
-        assert bool(chosen.get("SCAN_PTX")) == (l % 16 == 0 and layout == "chunked")
+        assert bool(chosen.get("SCAN_PTX")) == (l % 16 == 0 and not short)
 
 
 class Compiled:
