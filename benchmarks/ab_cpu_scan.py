@@ -35,7 +35,11 @@ def load(path: str):
 
 def fwd_bwd(module, inputs) -> None:
     x = {k: v.clone().requires_grad_() for k, v in inputs.items()}
-    args = [x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"], x["delta_bias"], True, 32]
+    (b, d, _), n = x["u"].shape, x["A"].shape[1]
+    # Each checkout's own chunk length: older ones used 32 steps at every size.
+    chunk_len = module.chunk_len_for(b, d, n) if hasattr(module, "chunk_len_for") else 32
+    args = [x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"], x["delta_bias"], True,
+            chunk_len]
     if "keep_last" in inspect.signature(module.SelectiveScanFn.forward).parameters:
         args.append(False)  # newer checkouts take whether the last state is wanted
     y = module.SelectiveScanFn.apply(*args)[0]

@@ -49,7 +49,7 @@ def test_torch_path_matches_naive(case, dtype):
         close(grads[name].float(), grads_ref[name], tol * 2, f"d{name}")
 
 
-@pytest.mark.parametrize("chunk_len", [1, 7, 64])
+@pytest.mark.parametrize("chunk_len", [1, 7, 16, 64])
 def test_chunk_length_does_not_change_results(chunk_len):
     from tsmamba.kernels.selective_scan import chunked_selective_scan
 
@@ -60,6 +60,14 @@ def test_chunk_length_does_not_change_results(chunk_len):
     close(last, last_ref, 1e-5)
     for name in GRAD_NAMES:
         close(grads[name], grads_ref[name], 2e-5, f"d{name}")
+
+
+def test_chunks_shorten_for_large_states_down_to_a_floor():
+    from tsmamba.kernels.selective_scan import torch_chunked
+
+    assert torch_chunked.chunk_len_for(2, 4, 8) == torch_chunked.DEFAULT_CHUNK_LEN
+    assert torch_chunked.chunk_len_for(32, 128, 16) == 16  # 256 KB of states a step: 4 MB
+    assert torch_chunked.chunk_len_for(1024, 1024, 16) == torch_chunked.MIN_CHUNK_LEN
 
 
 @pytest.mark.parametrize("last", ["not returned", "returned, unused"])
