@@ -25,11 +25,11 @@ import torch.nn.functional as F
 
 DEFAULT_CHUNK_LEN = 32
 # A call passes over its chunk-sized buffers some twenty times, so it pays to keep them in the
-# last-level cache: chunks are shortened (to MIN_CHUNK_LEN at most) until a chunk's states fit
-# in CHUNK_BYTES. On the 2-core machine (32 MB of L3) chunks of 16 steps ran the scan 1.17
+# last-level cache: chunks are halved, down to MIN_CHUNK_LEN, until a chunk's states fit in
+# CHUNK_BYTES. On the 2-core machine (32 MB of L3) chunks of 16 steps ran the scan 1.17
 # times as fast as 32 at (b, d, n) = (32, 128, 16), where a step's states take 256 KB
-# (BENCHMARKS.md). Not below 16: the states kept at chunk starts, l / T of a step's, then take
-# no more memory than u does at n = 16.
+# (BENCHMARKS.md). Not below 16: the states kept at the chunk starts (a step's states every T
+# steps) then take no more memory than u does, at n = 16.
 CHUNK_BYTES = 4 * 2**20
 MIN_CHUNK_LEN = 16
 # The decays are taken as exp2(dt * A log2(e)): torch's CPU exp ran on one thread where exp2 ran
