@@ -3,12 +3,12 @@
 import pytest
 import torch
 
+from tsmamba.adam import EpochSchedule
 from tsmamba.checkpoint import Checkpointer, LoopState
 from tsmamba.data import SlidingWindows
 from tsmamba.models import build_config, build_model, model_names
 from tsmamba.training import LOSSES
-from tsmamba.training_step import (CapturedStep, TrainingStep, make_optimiser,
-                                   restore_lr_tensors)
+from tsmamba.training_step import CapturedStep, TrainingStep, make_optimiser
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -37,8 +37,7 @@ def test_captured_step_matches_the_eager_step(name):
     model, twin = _twins(name, device)
     optimiser = make_optimiser(model, 1e-3, device, captured=True)
     twin_optimiser = make_optimiser(twin, 1e-3, device, captured=False)
-    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lambda e: 0.5 ** e)
-                 for o in (optimiser, twin_optimiser)]
+    schedules = [EpochSchedule(o, lambda e: 0.5 ** e) for o in (optimiser, twin_optimiser)]
     x, y = windows.batch(torch.arange(8))
     captured = CapturedStep(model, optimiser, LOSSES["mse"], 0.5, x, y)
     eager = TrainingStep(twin, twin_optimiser, LOSSES["mse"], 0.5)
@@ -62,7 +61,7 @@ def test_a_captured_optimiser_survives_a_checkpoint(tmp_path):
     device = torch.device("cuda")
     model, twin = _twins("tsm2", device)
     optimiser = make_optimiser(model, 1e-3, device, captured=True)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda e: 0.5 ** e)
+    schedule = EpochSchedule(optimiser, lambda e: 0.5 ** e)
     windows = SlidingWindows(torch.randn(300, 5, device=device), 48, 12)
     step = CapturedStep(model, optimiser, LOSSES["mse"], 0.5, *windows.batch(torch.arange(8)))
     step(*windows.batch(torch.arange(8, 16)))
@@ -71,10 +70,9 @@ def test_a_captured_optimiser_survives_a_checkpoint(tmp_path):
     Checkpointer(tmp_path, "run").save(model, model.state_dict(), optimiser, schedule,
                                        generator, LoopState())
     resumed = make_optimiser(twin, 1e-3, device, captured=True)
-    resumed_schedule = torch.optim.lr_scheduler.LambdaLR(resumed, lambda e: 0.5 ** e)
+    resumed_schedule = EpochSchedule(resumed, lambda e: 0.5 ** e)
     Checkpointer(tmp_path, "run").restore(twin, resumed, resumed_schedule, generator)
-    restore_lr_tensors(resumed, device)
-    lr = resumed.param_groups[0]["lr"]
+    lr = resumed.lr
     assert isinstance(lr, torch.Tensor) and lr.device.type == "cuda"
     assert lr.item() == pytest.approx(5e-4)
     x, y = windows.batch(torch.arange(16, 24))

@@ -37,8 +37,8 @@ from .errors import NonFiniteError, TSMambaInputError
 from .inference import mean_errors
 from .models import build_config, build_model
 from .progress import EpochProgress
-from .training_step import (CapturedStep, TrainingStep, can_capture, make_optimiser,
-                            restore_lr_tensors)
+from .adam import EpochSchedule
+from .training_step import CapturedStep, TrainingStep, can_capture, make_optimiser
 from .weight_average import WeightAverage
 
 
@@ -133,15 +133,13 @@ def train(model: nn.Module, train_windows: SlidingWindows, val_windows: SlidingW
     # this loop does not do: the step runs eagerly there.
     captured = can_capture(device, len(train_windows), settings.batch_size) and not place.active
     optimiser = make_optimiser(model, settings.learning_rate, device, captured)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, settings.lr_factor)
+    scheduler = EpochSchedule(optimiser, settings.lr_factor)
     state, best_state = LoopState(), None
     average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     if checkpointer is not None:  # under DDP rank 0 alone has one
         resumed = checkpointer.restore(model, optimiser, scheduler, generator, average)
         if resumed is not None:
             state, best_state = resumed
-            if captured:
-                restore_lr_tensors(optimiser, device)
     if place.active:
         state, best_state = _same_start(model, optimiser, scheduler, generator, average,
                                         state, best_state, place)

@@ -19,27 +19,19 @@ import os
 import torch
 import torch.nn as nn
 
+from .adam import Adam
+
 GRAD_CLIP = 1.0
 CUDA_GRAPHS = os.environ.get("TSMAMBA_CUDA_GRAPHS", "1") != "0"
 WARM_UP_STEPS = 3  # before a capture, on a side stream, as CUDA graphs require
 
 
 def make_optimiser(model: nn.Module, learning_rate: float, device: torch.device,
-                   captured: bool) -> torch.optim.Adam:
+                   captured: bool) -> Adam:
     """Adam, fused on CUDA (one kernel updates every parameter); for a captured step,
     capturable, with its learning rate as a tensor on the device."""
-    lr = torch.tensor(learning_rate, device=device) if captured else learning_rate
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type == "cuda",
-                            capturable=captured)
-
-
-def restore_lr_tensors(optimiser: torch.optim.Adam, device: torch.device) -> None:
-    """After `load_state_dict` from a checkpoint (which stores rates as numbers), give a
-    capturable optimiser its rates back as device tensors."""
-    for group in optimiser.param_groups:
-        for key in ("lr", "initial_lr"):
-            if key in group and not isinstance(group[key], torch.Tensor):
-                group[key] = torch.tensor(float(group[key]), device=device)
+    return Adam(model.parameters(), learning_rate, fused=device.type == "cuda",
+                capturable=captured, device=device)
 
 
 class TrainingStep:
@@ -48,7 +40,7 @@ class TrainingStep:
     With a teacher's forecasts the loss is (1 - w) loss(truth) + w loss(teacher). `scale`
     multiplies the loss before the backward pass (a rank's share of a distributed batch)."""
 
-    def __init__(self, model: nn.Module, optimiser: torch.optim.Optimizer, loss_fn,
+    def __init__(self, model: nn.Module, optimiser: Adam, loss_fn,
                  distill_weight: float):
         self.model, self.optimiser = model, optimiser
         self.loss_fn, self.distill_weight = loss_fn, distill_weight
