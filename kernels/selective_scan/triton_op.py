@@ -48,7 +48,12 @@ class TritonSelectiveScanFn(torch.autograd.Function):
                          for_backward, (u.dtype, delta.dtype, A.dtype, B.dtype, C.dtype,
                                         _dtype(D), _dtype(z), _dtype(delta_bias)),
                          bool(return_last_state))
-        u, delta, B, C = u.contiguous(), delta.contiguous(), B.contiguous(), C.contiguous()
+        ctx.bc_shape = B.shape
+        if plan.short:  # the packed kernels read B and C laid out (g, n, b, l)
+            B, C = (x.reshape(b, -1, l).transpose(0, 1).contiguous() for x in (B, C))
+        else:
+            B, C = B.contiguous(), C.contiguous()
+        u, delta = u.contiguous(), delta.contiguous()
         z = z.contiguous() if z is not None else None
         A32 = A.float().contiguous()
         D32 = D.float().contiguous() if D is not None else None
@@ -92,7 +97,7 @@ class TritonSelectiveScanFn(torch.autograd.Function):
             dBC = dBC.view(2, *plan.packed_bc_shape).permute(0, 3, 1, 2, 4)
         # One copy at most: the cast, the return to B's layout, or both at once.
         dBC = dBC.to(plan.bc_dtype, memory_format=torch.contiguous_format)
-        dB, dC = dBC.view(2, *B.shape).unbind(0)
+        dB, dC = dBC.view(2, *ctx.bc_shape).unbind(0)
         grads = (du, ddelta, dA.view(*A32.shape), dB, dC, dD if D32 is not None else None, dz,
                  dbias if bias32 is not None else None)
         if plan.casts is not None:

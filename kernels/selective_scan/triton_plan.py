@@ -137,9 +137,9 @@ class Plan:
         flags = dict(HAS_D=has_d, HAS_Z=has_z, HAS_BIAS=has_bias, SOFTPLUS=softplus,
                      PTX=INLINE_PTX)
         if self.short:
-            self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, n_groups, rows_per_tile)
+            self.fwd_ints = (batch, dim, seq_len, d_state, group_dim, rows_per_tile)
             self.bwd_ints = self.fwd_ints + (n_tiles, bc_numel)
-            self.packed_bc_shape = (n_groups, d_state, batch, seq_len)  # dB's, dC's layout
+            self.packed_bc_shape = (n_groups, d_state, batch, seq_len)  # B's, C's, dB's, dC's
             self.fwd_grid, fwd, self.bwd_grid, bwd = self._packed_grids(
                 n_tiles, dim, n_groups, slots, tile[2], tile[3], settings.short_programs)
             self.fwd_constexprs = dict(flags, **fwd, STORE_LAST=keep_last)
