@@ -1,6 +1,6 @@
 """Sweep the scan's launch settings for both layouts (`triton_plan.Settings`) on a GPU.
 
-    python benchmarks/tune_layouts.py [--json tune.jsonl] [--rep-ms 30]
+    python benchmarks/tune_layouts.py [--json tune.jsonl] [--rep-ms 30] [--layouts short long]
 
 Short rows (the packed layout): the shipped tiles, then one tile shape (and adjoint) for
 every length, at TSM2's channel-mixer shapes. Long rows (the time-parallel layout): the
@@ -21,9 +21,11 @@ from tsmamba.kernels.selective_scan import benchmark, triton_plan
 
 SHORT_SIZES = [(24608, 256, 16, 7), (65536, 256, 16, 2), (6241, 256, 16, 21), (2048, 256, 16, 64),
                (18724, 64, 16, 7)]
-# The shipped table, its backward with the four-term adjoint, then one tile for every length.
+# The shipped table, then one tile (slots, channels, warps) for every length, with either
+# adjoint; one-warp tiles of two channels share each B and C load between them.
 SHORT_VARIANTS = [{}] + [dict(short_tiles=((64, s, d, w, shifted),))
-                         for s, d, w in ((64, 1, 1), (128, 4, 4), (256, 1, 1))
+                         for s, d, w in ((64, 1, 1), (128, 4, 4), (256, 1, 1), (32, 2, 1),
+                                         (64, 2, 1))
                          for shifted in (False, True)]
 LONG_SIZES = [(1365, 256, 16, 96), (1365, 1024, 16, 96), (182, 256, 16, 720),
               (32, 256, 16, 4096), (8, 2048, 16, 4096)]
@@ -33,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json")
     parser.add_argument("--rep-ms", type=int, default=30)
+    parser.add_argument("--layouts", nargs="+", choices=("short", "long"),
+                        default=["short", "long"])
     args = parser.parse_args()
     device = torch.device("cuda")
     benchmark.warm_up(device)
@@ -40,7 +44,8 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         width = torch.empty((), dtype=dtype).element_size()
         shipped = triton_plan.CONFIG[width]
-        for sizes, variants in ((SHORT_SIZES, SHORT_VARIANTS), (LONG_SIZES, LONG_VARIANTS)):
+        chosen = {"short": (SHORT_SIZES, SHORT_VARIANTS), "long": (LONG_SIZES, LONG_VARIANTS)}
+        for sizes, variants in (chosen[layout] for layout in args.layouts):
             for size in sizes:
                 inputs = benchmark.make_inputs(*size, dtype, device)
                 for change in variants:

@@ -47,11 +47,9 @@ class Settings:
     # (longest row, slots, channels a program, warps, shifted adjoint): the first row that
     # takes the length. The backward's adjoint G_t = src_t + dA_{t+1} G_{t+1} is either a scan
     # of pairs on the next step's decay (shifted) or of a four-term composition on this
-    # step's. From `benchmarks/tune_layouts.py` on an H200 (BENCHMARKS.md): rows of a few
-    # steps gain from sharing each B and C load among channels and from the shifted adjoint,
-    # longer ones from small tiles (fewer registers, more warps resident), the longest from
-    # more slots again.
-    short_tiles: tuple = ((4, 128, 4, 4, True), (32, 64, 1, 1, False), (64, 256, 1, 1, False))
+    # step's. By dtype in CONFIG, from `benchmarks/tune_layouts.py` on an H200 (BENCHMARKS.md):
+    # one warp of 64 slots over two channels, which share each load of B and C.
+    short_tiles: tuple = ((64, 64, 2, 1, False),)
     short_programs: int = 8448  # 64 per multiprocessor of an H100 or H200
     long_programs: int = 8448
     # The time-parallel kernels put channel blocks, not batch rows, along the grid's first
@@ -61,9 +59,12 @@ class Settings:
     # lost up to 22 % at 34 MB, where rows first keep B and C in the L2 (BENCHMARKS.md).
     long_channels_first_bytes: int = 40 * 2**20
 
-# By byte width; chosen by sweeps on an H100 (`benchmark.tune`), see BENCHMARKS.md.
+# By byte width; chosen by sweeps on an H100 (`benchmark.tune`) and an H200
+# (`benchmarks/tune_layouts.py`), see BENCHMARKS.md. In fp32 the two-channel tile's backward
+# was 1.5-1.6x faster with the shifted adjoint up to 21 steps, and slower at 64.
 CONFIG = {
-    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=1, bwd_chunk=128),
+    4: Settings(chunks=(128,), lane_steps=4, fwd_block_d=1, bwd_block_d=1, bwd_chunk=128,
+                short_tiles=((32, 64, 2, 1, True), (64, 64, 2, 1, False))),
     2: Settings(chunks=(128, 256, 512), lane_steps=8, fwd_block_d=1, bwd_block_d=1,
                 bwd_chunk=256),
 }
