@@ -54,7 +54,7 @@ def test_unaligned_and_duplicated_long_frames_are_clear_errors(fast):
         TSMambaForecaster(**fast).fit(gap)
     with pytest.raises(TSMambaInputError, match=r"repeat a \(unique_id, ds\) pair"):
         TSMambaForecaster(**fast).fit(pd.concat([df, df.iloc[:1]]))
-    with pytest.raises(TSMambaInputError, match="exogenous columns are not supported"):
+    with pytest.raises(TSMambaInputError, match="covariates of long frames are not supported yet"):
         TSMambaForecaster(**fast).fit(df.assign(price=1.0))
     with pytest.raises(TSMambaInputError, match="no time column 'ds'"):
         TSMambaForecaster(**fast).fit(df.rename(columns={"ds": "date"}))

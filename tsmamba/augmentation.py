@@ -22,8 +22,13 @@ AUGMENTATIONS = ("channel_mixup",)
 def channel_mixup(x: torch.Tensor, y: torch.Tensor, sigma: float,
                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """x (b, l, m), y (b, f, m), mixed with weights drawn from `generator` (CPU, so that a run
-    is reproducible and resumes from its checkpoint on any device)."""
-    b, _, m = x.shape
+    is reproducible and resumes from its checkpoint on any device). An x with covariates,
+    (b, l + f, m + k), has only its first m channels mixed: covariates are not series."""
+    b, _, m = y.shape
     perm = torch.randperm(m, generator=generator).to(x.device)  # (m,)
     weights = (torch.randn(b, 1, m, generator=generator) * sigma).to(x.device)  # (b, 1, m)
-    return x + x[:, :, perm] * weights, y + y[:, :, perm] * weights
+    series = x[:, :, :m]
+    mixed = series + series[:, :, perm] * weights
+    if x.shape[2] > m:
+        mixed = torch.cat([mixed, x[:, :, m:]], dim=-1)
+    return mixed, y + y[:, :, perm] * weights

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from .covariates import check_futr_exog
 from .data import FrameOptions
 from .errors import TSMambaInputError
 from .long_format import series_ids, to_long
@@ -37,7 +38,7 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     frame, long = options.read(df, params["freq"], lookback + horizon,
                                f" (lookback {lookback} + horizon {horizon})")
     wide = frame.to_frame()  # validated, regular, one column per series
-    ids = series_ids(df, options.long, list(wide.columns)) if long else None
+    ids = series_ids(df, options.long, list(wide.columns)) if long else None  # no covariates
     n_rows = len(wide)
     # cutoff k (0-based) is the number of rows its forecast may read.
     origins = [n_rows - horizon - (n_windows - 1 - k) * step for k in range(n_windows)]
@@ -48,7 +49,8 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             f"before the first cutoff but fitting needs at least {need} (lookback {lookback} "
             "+ horizon); use fewer windows, a smaller step_size, or more rows")
     alias = ALIASES[params["model"]]
-    series = list(wide.columns)
+    futr_exog = check_futr_exog(params["futr_exog"])  # inputs, not series: known at each cutoff
+    series = [c for c in wide.columns if c not in futr_exog]
     levels = [] if level is None else [float(v) for v in np.atleast_1d(level)]
     est = None
     frames = []
@@ -57,7 +59,8 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             est = clone(estimator).fit(wide.iloc[:origin])
         # predict reads the last `lookback` rows; passing only those avoids re-validating
         # the whole prefix at every cutoff.
-        forecast = est.predict(wide.iloc[origin - lookback:origin], level=level)
+        forecast = est.predict(wide.iloc[origin - lookback:origin], level=level,
+                               futr_df=wide.iloc[origin:origin + horizon] if futr_exog else None)
         out = to_long(forecast, alias, series, options.long, levels, ids)
         truth = wide.iloc[origin:origin + horizon]
         out.insert(2, "cutoff", wide.index[origin - 1])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from pandas.tseries.frequencies import to_offset
 from sklearn.preprocessing import StandardScaler
 
@@ -408,12 +409,15 @@ class SlidingWindows:
     """Lazy (lookback, horizon) windows over a scaled array; only requested batches exist.
 
     Window i reads rows [start + i, start + i + lookback) as input and the next `horizon`
-    rows as target.
+    rows as target. With `covariates` (rows, k), known in the future, its input is instead
+    the (lookback + horizon, m + k) frame that `models.future_covariates` reads: the targets'
+    lookback, zeros where they are to be forecast, and the covariates over every row.
     """
 
     def __init__(self, data: torch.Tensor, lookback: int, horizon: int, start: int = 0,
-                 stop: int | None = None):
+                 stop: int | None = None, covariates: torch.Tensor | None = None):
         self.data = data  # (rows, m)
+        self.covariates = covariates  # (rows, k) or None
         self.lookback, self.horizon = lookback, horizon
         stop = data.shape[0] if stop is None else stop
         self.start = start
@@ -426,7 +430,11 @@ class SlidingWindows:
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.start + indices.to(self.data.device)[:, None] + self._offsets  # (b, l + h)
         window = self.data[rows]  # (b, lookback + horizon, m)
-        return window[:, : self.lookback], window[:, self.lookback:]
+        x, y = window[:, : self.lookback], window[:, self.lookback:]
+        if self.covariates is not None:
+            known = F.pad(x, (0, 0, 0, self.horizon))  # (b, lookback + horizon, m)
+            x = torch.cat([known, self.covariates[rows]], dim=-1)  # (b, l + h, m + k)
+        return x, y
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None,
                 max_batches: int | None = None):

@@ -17,6 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import conformal, distributed, model_io
 from .checkpoint import Checkpointer, fingerprint
+from .covariates import (calendar_columns, calendar_features, check_futr_exog, future_values,
+                         split_targets)
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
 from .errors import TSMambaInputError
@@ -28,7 +30,8 @@ from .validation import check_params, positive_int, resolve_device
 
 
 class TSMambaForecaster(BaseEstimator):
-    """Multivariate forecaster: every column of a wide frame is forecast jointly.
+    """Multivariate forecaster: every column of a wide frame is forecast jointly, but those
+    named as covariates known in the future (`futr_exog`), which are inputs.
 
     Parameters
     ----------
@@ -72,6 +75,13 @@ class TSMambaForecaster(BaseEstimator):
     id_col, target_col : the series-id and value columns that make a frame *long* (Nixtla's
         unique_id / ds / y). A long frame is pivoted to one column per series (they must be
         aligned), and forecasts made from it are long too.
+    futr_exog : columns of a wide frame that are covariates known in the future (calendars,
+        prices, weather forecasts), inputs rather than series to forecast; `predict` then needs
+        their future values (`futr_df`, the frame `make_future_frame` gives to fill). Each
+        forecast step adds their effect at that step (`tsmamba.models.future_covariates`).
+    calendar : add calendar features of the time index as future covariates: hour of the day,
+        day of the week and month of the year, as the frequency allows, each as a sine and a
+        cosine (`tsmamba.covariates`); predict computes them itself.
     fill_gaps : None (missing timestamps are an error), "interpolate" or "ffill".
     drop_duplicates : None (duplicate timestamps are an error), "first" or "last".
     random_state : seed; the same seed gives identical forecasts on CPU.
@@ -88,9 +98,9 @@ class TSMambaForecaster(BaseEstimator):
                  learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
                  patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.98,
                  augment=None, mixup_sigma=1.0, teacher=None, distill_weight=0.5, val_size=0.2,
-                 time_col=None, freq=None, fill_gaps=None, drop_duplicates=None,
-                 id_col="unique_id", target_col="y", random_state=0, device="auto",
-                 progress=True):
+                 time_col=None, freq=None, futr_exog=None, calendar=False, fill_gaps=None,
+                 drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
+                 device="auto", progress=True):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -118,6 +128,8 @@ class TSMambaForecaster(BaseEstimator):
         self.val_size = val_size
         self.time_col = time_col
         self.freq = freq
+        self.futr_exog = futr_exog
+        self.calendar = calendar
         self.fill_gaps = fill_gaps
         self.drop_duplicates = drop_duplicates
         self.id_col = id_col
@@ -156,14 +168,20 @@ class TSMambaForecaster(BaseEstimator):
         frame, long = self._frame_options().read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
-        n_rows = len(frame.values)
+        values, columns, covariates, known = self._targets_and_covariates(frame, long)
+        n_rows = len(values)
         train_stop = self._split(n_rows)
-        scaler = fit_scaler(frame.values, train_stop)
-        scaled = torch.from_numpy(scaler.transform(frame.values).astype(np.float32))  # (rows, m)
+        scaler = fit_scaler(values, train_stop)
+        scaled = torch.from_numpy(scaler.transform(values).astype(np.float32))  # (rows, m)
         on_device = scaled.to(device)  # windows are cut where the model runs
-        train_windows = SlidingWindows(on_device, self.lookback, self.horizon, 0, train_stop)
+        known_scaler = fit_scaler(known, train_stop) if covariates else None
+        known_scaled = (torch.from_numpy(known_scaler.transform(known).astype(np.float32))
+                        if covariates else None)  # (rows, k)
+        known_on_device = known_scaled.to(device) if covariates else None
+        train_windows = SlidingWindows(on_device, self.lookback, self.horizon, 0, train_stop,
+                                       known_on_device)
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
-                                      train_stop - self.lookback, n_rows)
+                                      train_stop - self.lookback, n_rows, known_on_device)
                        if train_stop < n_rows else None)
         if len(train_windows) < self.batch_size and distributed.leads():  # said once per run
             warnings.warn(
@@ -174,16 +192,17 @@ class TSMambaForecaster(BaseEstimator):
                 stacklevel=2)
         place = distributed.join(device)
         run = (fingerprint({**params, "progress": None, "device": device.type,
-                            "train_stop": train_stop}, scaled)
+                            "train_stop": train_stop},
+                           *([scaled] if known_scaled is None else [scaled, known_scaled]))
                if checkpoint_dir is not None or place.active else None)
         distributed.check_same_run(run, place)
         # Under torchrun rank 0 alone reads and writes the checkpoint (`distributed.py`).
         checkpointer = (Checkpointer(checkpoint_dir, run)
                         if checkpoint_dir is not None and place.leads else None)
         try:
-            network, config, result = build_and_train(params, frame.columns, scaler,
+            network, config, result = build_and_train(params, columns, scaler,
                                                       train_windows, val_windows, device,
-                                                      checkpointer)
+                                                      checkpointer, len(covariates))
         finally:
             if checkpointer is not None:
                 checkpointer.release()  # the directory is free for the next run
@@ -199,19 +218,43 @@ class TSMambaForecaster(BaseEstimator):
         FittedState(
             model=network, config=config, scaler=scaler, freq=frame.freq,
             history_index=frame.index[-self.lookback:], device=str(device),
-            columns=list(frame.columns), best_epoch=result.best_epoch, n_epochs=result.epoch,
+            columns=columns, best_epoch=result.best_epoch, n_epochs=result.epoch,
             training_log=result.log,
-            history=frame.values[-self.lookback:].copy(),  # (lookback, m), original units
+            history=values[-self.lookback:].copy(),  # (lookback, m), original units
             input_format="long" if long else "wide", conformity_scores=scores,
-            series_ids=series_ids(df, self._frame_options().long, list(frame.columns))
-            if long else None).apply(self)
+            series_ids=series_ids(df, self._frame_options().long, columns) if long else None,
+            covariates=covariates,
+            covariate_mean=known_scaler.mean_ if covariates else None,
+            covariate_scale=known_scaler.scale_ if covariates else None).apply(self)
         return self
+
+    def _targets_and_covariates(self, frame, long):
+        """The series to forecast (rows, m) and their names, and the covariates known in the
+        future: their names and values (rows, k), the futr_exog columns then the calendar."""
+        futr_exog = check_futr_exog(self.futr_exog)
+        if long and futr_exog:
+            raise TSMambaInputError(
+                f"futr_exog={futr_exog} needs a wide frame: covariates of long frames, one "
+                "value per series, are not supported yet; pivot the targets to one column per "
+                "series and put the covariate columns beside them")
+        targets, exog = split_targets(frame.columns, futr_exog)
+        calendar = calendar_columns(frame.freq) if self.calendar else []
+        if self.calendar and not calendar:
+            raise TSMambaInputError(
+                f"calendar=True finds no calendar feature at the frequency {frame.freq.freqstr}: "
+                "hours of the day, days of the week and months of the year need steps shorter "
+                "than a day, a week and a year; leave calendar=False")
+        known = np.concatenate([frame.values[:, exog], calendar_features(frame.index, calendar)],
+                               axis=1)  # (rows, k)
+        return (frame.values[:, targets], [frame.columns[j] for j in targets],
+                futr_exog + calendar, known)
 
     def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
         frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
+        futr_exog = check_futr_exog(self.futr_exog)  # may be there; they are not read here
         missing = [c for c in self.columns_ if c not in frame.columns]
-        unseen = [c for c in frame.columns if c not in self.columns_]
+        unseen = [c for c in frame.columns if c not in self.columns_ and c not in futr_exog]
         if missing or unseen:
             raise TSMambaInputError(
                 f"the columns differ from those seen in fit: missing {missing}, not seen in "
@@ -219,9 +262,11 @@ class TSMambaForecaster(BaseEstimator):
         order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
         return frame.values[-self.lookback:, order], frame.index[-self.lookback:], long
 
-    def predict(self, df=None, level=None, h=None) -> pd.DataFrame:
+    def predict(self, df=None, level=None, h=None, futr_df=None) -> pd.DataFrame:
         """Forecast `horizon` steps (or the first `h` of them) after the training data, or
-        after the end of `df`.
+        after the end of `df`. A model fitted with `futr_exog` needs their values at the
+        timestamps forecast: `futr_df`, a frame of those columns indexed (or with a time
+        column) by time, as `make_future_frame()` gives it to fill; other rows are ignored.
 
         Wide in, wide out: horizon rows x the fitted columns, in the data's units, indexed by
         the timestamps that follow the history; with `level` (a percentage or a list, e.g.
@@ -232,12 +277,7 @@ class TSMambaForecaster(BaseEstimator):
         """
         df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
-        steps = self.horizon if h is None else h
-        positive_int("h", steps)
-        if steps > self.horizon:
-            raise TSMambaInputError(f"h={h} is more than the fitted horizon {self.horizon}; the "
-                                    "network forecasts that many steps: refit with "
-                                    f"horizon={h} for more")
+        steps = self._steps(h)
         levels = conformal.check_levels(level) if level is not None else []
         if levels and self.conformity_scores_ is None:
             raise TSMambaInputError("no calibration windows: this model was fitted without a "
@@ -247,15 +287,26 @@ class TSMambaForecaster(BaseEstimator):
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
         else:
             history, index, long = self._history_from(df)
+        future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
+                               name=index.name)
         scaled = self.scaler_.transform(history).astype(np.float32)  # (lookback, m)
+        x = torch.from_numpy(scaled).unsqueeze(0)  # (1, lookback, m)
+        if self.covariates_:
+            # Each step reads only its own covariates: steps past h stay zero, unread.
+            window = torch.zeros(1, self.lookback + self.horizon,
+                                 len(self.columns_) + len(self.covariates_))
+            window[0, :self.lookback, :len(self.columns_)] = x[0]
+            window[0, self.lookback:self.lookback + steps, len(self.columns_):] = \
+                torch.from_numpy(self._known_future(futr_df, future))
+            x = window  # (1, lookback + horizon, m + k)
+        elif futr_df is not None:
+            raise TSMambaInputError("futr_df was given, but this model was fitted without "
+                                    "futr_exog covariates; leave futr_df out")
         device = next(self.model_.parameters()).device
         self.model_.eval()
         with torch.no_grad():
-            x = torch.from_numpy(scaled).unsqueeze(0).to(device)  # (1, lookback, m)
-            forecast = self.model_(x)[0].cpu().numpy()  # (f, m)
+            forecast = self.model_(x.to(device))[0].cpu().numpy()  # (f, m)
         values = self.scaler_.inverse_transform(forecast.astype(np.float64))[:steps]
-        future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
-                               name=index.name)
         forecast = pd.DataFrame(values, index=future, columns=self.columns_)
         for lvl in levels:
             width = conformal.half_widths(self.conformity_scores_, lvl)[:steps]  # (h, m)
@@ -267,6 +318,43 @@ class TSMambaForecaster(BaseEstimator):
                            self._frame_options().long, levels, getattr(self, "series_ids_", None))
         return forecast
 
+    def _steps(self, h) -> int:
+        """How many steps to forecast: the fitted horizon, or h <= it."""
+        steps = self.horizon if h is None else h
+        positive_int("h", steps)
+        if steps > self.horizon:
+            raise TSMambaInputError(f"h={h} is more than the fitted horizon {self.horizon}; the "
+                                    "network forecasts that many steps: refit with "
+                                    f"horizon={h} for more")
+        return steps
+
+    def _known_future(self, futr_df, future: pd.DatetimeIndex) -> np.ndarray:
+        """(len(future), k) scaled covariates at the timestamps `future`: the futr_exog
+        columns' values from `futr_df`, then the calendar features."""
+        futr_exog = check_futr_exog(self.futr_exog)
+        if futr_exog and futr_df is None:
+            raise TSMambaInputError(
+                f"this model was fitted with futr_exog={futr_exog}: pass their values at the "
+                f"{len(future)} timestamps to forecast ({future[0]} ... {future[-1]}) as "
+                "predict(futr_df=...) (on the command line: --futr FILE); make_future_frame() "
+                "gives that frame to fill")
+        given = (future_values(futr_df, futr_exog, future, self.time_col) if futr_exog
+                 else np.empty((len(future), 0)))
+        calendar = self.covariates_[len(futr_exog):]
+        known = np.concatenate([given, calendar_features(future, calendar)], axis=1)
+        return ((known - self.covariate_mean_) / self.covariate_scale_).astype(np.float32)
+
+    def make_future_frame(self, df=None, h=None) -> pd.DataFrame:
+        """The frame `predict(futr_df=...)` reads, to fill: the timestamps of the next
+        `horizon` steps (or `h`) after the training data, or after the end of `df`, as its
+        index, and one column per futr_exog covariate, all NaN."""
+        check_is_fitted(self, "model_")
+        steps = self._steps(h)
+        index = self.history_index_ if df is None else self._history_from(as_pandas(df))[1]
+        future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
+                               name=index.name)
+        return pd.DataFrame(np.nan, index=future, columns=check_futr_exog(self.futr_exog))
+
     def score(self, df, y=None) -> float:
         """Minus the mean squared error, on the training rows' standard scale, of the forecast
         after the training data against the first rows of `df`, the rows that follow it (a
@@ -276,7 +364,8 @@ class TSMambaForecaster(BaseEstimator):
         df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
         frame, _ = self._frame_options().read(df, self.freq_)
-        forecast = self.predict(h=min(self.horizon, len(frame.values)))
+        forecast = self.predict(h=min(self.horizon, len(frame.values)),
+                                futr_df=df if self.futr_exog else None)
         if self.input_format_ == "long":  # back to one column per series, named as fitted
             names = self._frame_options().long
             forecast = forecast.pivot(index=names.time_col, columns=names.id_col,

@@ -38,6 +38,11 @@ class FittedState:
     series_ids: list | None = _kept("json", default=None)
     # (n, f, m) absolute validation errors in the data's units: conformal intervals' scale.
     conformity_scores: np.ndarray | None = _kept("array", default=None)
+    # Covariates known in the future, in the network's order: the futr_exog columns, then
+    # the calendar features (`tsmamba.covariates`); their training rows' mean and scale.
+    covariates: list = _kept("json", default_factory=list)
+    covariate_mean: np.ndarray | None = _kept("array", default=None)  # (k,)
+    covariate_scale: np.ndarray | None = _kept("array", default=None)  # (k,)
 
     def apply(self, estimator) -> None:
         """Set every field on `estimator` as `<name>_`, and sklearn's n_features_in_."""

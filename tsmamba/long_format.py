@@ -40,8 +40,9 @@ def to_wide(df: pd.DataFrame, columns: LongColumns) -> pd.DataFrame:
     extra = [c for c in df.columns if c not in (ids, time_col, target)]
     if extra:
         raise TSMambaInputError(f"the long frame has columns besides {ids!r}, {time_col!r} and "
-                                f"{target!r}: {extra}; exogenous columns are not supported, "
-                                "drop them")
+                                f"{target!r}: {extra}; covariates of long frames are not "
+                                "supported yet: drop them, or pass a wide frame (one column "
+                                "per series) that names its covariate columns in futr_exog")
     if df[ids].isna().any():
         row = int(df[ids].isna().to_numpy().argmax())
         raise TSMambaInputError(f"column {ids!r} is empty at row {row}; every row needs a "

@@ -49,6 +49,8 @@ def _json_safe(value):
         return value
     if isinstance(value, dict):  # model_options
         return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):  # futr_exog
+        return [_json_safe(v) for v in value]
     if isinstance(value, os.PathLike):  # a teacher's directory
         return os.fspath(value)
     if hasattr(value, "get_params"):  # a teacher given as a fitted forecaster: not saved
@@ -237,6 +239,8 @@ def _stored(item, values: dict):
     """A "json" or "array" field's saved value, or its default where an older file lacks it."""
     if item.name in values:
         return values[item.name]
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
     if item.default is dataclasses.MISSING:
         raise KeyError(item.name)
     return item.default

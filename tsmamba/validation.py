@@ -55,6 +55,7 @@ def _choice(name: str, value, choices, allow_none: bool = True) -> None:
 def check_params(params: Mapping) -> None:
     """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
     used; `params` as `TSMambaForecaster.get_params()` returns them."""
+    from .covariates import check_futr_exog
     from .data import DROP_DUPLICATES, FILL_GAPS, as_offset
     from .distillation import check_teacher_type
 
@@ -90,6 +91,9 @@ def check_params(params: Mapping) -> None:
     check_teacher_type(teacher)
     if not isinstance(params["progress"], (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {params['progress']!r}")
+    check_futr_exog(params["futr_exog"])
+    if not isinstance(params["calendar"], (bool, np.bool_)):
+        raise TypeError(f"calendar must be True or False, got {params['calendar']!r}")
     for name in ("id_col", "target_col"):  # used by long frames only; checked always
         if not isinstance(params[name], str):
             raise TypeError(f"{name} must be a column name (a string), got {params[name]!r}")

@@ -19,6 +19,7 @@ import numpy as np
 import torch.nn as nn
 
 from ..errors import TSMambaInputError
+from .future_covariates import FutureCovariates
 from .groupmamba import GroupMamba, GroupMambaConfig
 from .layers import PatchConfig
 from .mamba import Mamba, MambaConfig
@@ -138,10 +139,12 @@ def build_config(name: str, options: dict | None = None, **settings):
 
 
 def build_model(name: str, config) -> nn.Module:
+    """The network of `config`; with future covariates, wrapped to add their effect."""
     try:
-        return MODELS[name][1](config)
+        network = MODELS[name][1](config)
     except ValueError as exc:  # sizes that do not fit together, e.g. heads vs width
         raise TSMambaInputError(f"model {name!r}: {exc}") from None
+    return FutureCovariates(network, config) if config.n_future_covariates else network
 
 
 __all__ = ["MODELS", "ALIASES", "model_names", "check_model_name", "model_options",
