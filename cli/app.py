@@ -129,6 +129,15 @@ Options = Annotated[Optional[list[str]], typer.Option(
     "--option", callback=check_options,
     help="Model-specific setting KEY=VALUE (repeatable), e.g. init=lin for s4.")]
 TimeCol = Annotated[Optional[str], typer.Option(help="Time column (detected when omitted).")]
+FutrExog = Annotated[Optional[list[str]], typer.Option(
+    "--futr-exog", help="A column of DATA known in the future (repeatable): an input, not a "
+    "series to forecast; its future values come from --futr.")]
+Calendar = Annotated[bool, typer.Option(
+    help="Add hour of the day, day of the week and month of the year (as the frequency allows) "
+         "as covariates known in the future.")]
+FutrFile = Annotated[Optional[Path], typer.Option(
+    "--futr", exists=True, dir_okay=False,
+    help="CSV or Parquet file of the --futr-exog columns' values at the timestamps to forecast.")]
 Freq = Annotated[Optional[str], typer.Option(
     help="Frequency such as h, 15min, D (inferred when omitted).")]
 Gaps = Annotated[Optional[FillGaps], typer.Option(

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .app import (CheckpointDir, DataArg, Debug, Levels, Output, PlotPath, PlotSeries, app,
-                  data_file, guarded)
+from .app import (CheckpointDir, DataArg, Debug, FutrFile, Levels, Output, PlotPath,
+                  PlotSeries, app, data_file, guarded)
 from .estimator_options import trains
 from .files import (check_directory_output, check_image_paths, check_table_output,
                     check_writable, read_table, save_figure, write_table)
@@ -35,12 +35,13 @@ def _plot(est, frame, forecast, path: Path, series=None) -> None:
 def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
              plot_series: PlotSeries = None, save_model: Annotated[Optional[Path], typer.Option(
                  help="Also save the fitted model to this directory.")] = None,
-             level: Levels = None, checkpoint_dir: CheckpointDir = None, devices: Devices = 1,
-             debug: Debug = False, *, forecaster):
+             level: Levels = None, futr: FutrFile = None, checkpoint_dir: CheckpointDir = None,
+             devices: Devices = 1, debug: Debug = False, *, forecaster):
     """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
 
     def run():
         from tsmamba import distributed
+        from tsmamba.errors import TSMambaInputError
 
         if run_on(devices, forecaster.device):
             return
@@ -49,8 +50,13 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
         check_image_paths(plot)
         check_directory_output(save_model, "a model")
         check_directory_output(checkpoint_dir, "the checkpoint directory")
+        if forecaster.futr_exog and futr is None:  # said before training, not after it
+            raise TSMambaInputError("--futr-exog needs --futr FILE: the future values of "
+                                    f"{forecaster.futr_exog} at the timestamps to forecast")
         frame = read_table(data)
-        result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(level=level)
+        futr_df = read_table(futr) if futr is not None else None
+        result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(
+            level=level, futr_df=futr_df)
         if save_model is not None:
             forecaster.save(save_model)  # every rank: it waits for rank 0's files
         if not distributed.leads():  # under torchrun, rank 0 alone prints and writes
@@ -93,7 +99,7 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
                 help="Recent history to forecast from ('-': CSV on stdin; default: the end of "
                      "the training data).")] = None,
             output: Output = None, plot: PlotPath = None, plot_series: PlotSeries = None,
-            level: Levels = None,
+            level: Levels = None, futr: FutrFile = None,
             debug: Debug = False):
     """Forecast with a saved model, from the end of its training data or of DATA."""
 
@@ -105,7 +111,8 @@ def predict(model_dir: Annotated[Path, typer.Argument(help="A directory written 
         check_image_paths(plot)
         est = TSMambaForecaster.load(model_dir)
         frame = read_table(data) if data is not None else None
-        result = est.predict(frame, level=level)
+        result = est.predict(frame, level=level,
+                             futr_df=read_table(futr) if futr is not None else None)
         write_table(result, output)
         if plot is not None:
             _plot(est, frame, result, plot, plot_series)
