@@ -23,11 +23,32 @@ def _plot(est, frame, forecast, path: Path, series=None) -> None:
     from tsmamba import plot_forecast
     from tsmamba.data import FrameOptions
 
-    if frame is None:
+    if est.ragged_:  # a panel of unaligned series: one column each, NaN where it has no row
+        history = _panel_history(est, frame)
+    elif frame is None:
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)
     else:
         history = FrameOptions.from_params(est.get_params()).read(frame, est.freq_)[0].to_frame()
     save_figure(plot_forecast(history, forecast, columns=series), path)
+
+
+def _panel_history(est, frame):
+    """A ragged panel's recent history as a wide frame indexed by time, for plotting only."""
+    import pandas as pd
+
+    from tsmamba.data import FrameOptions
+    from tsmamba.panel import read_panel
+
+    if frame is not None:
+        panel = read_panel(frame, FrameOptions.from_params(est.get_params()).long, est.freq_)
+        values, ends = panel.last_rows(min(panel.lengths.min(), 4 * est.horizon)), panel.ends
+        names = panel.names
+    else:
+        values, ends, names = est.history_, est.history_index_, est.columns_
+    parts = [pd.Series(values[:, j], index=pd.date_range(end=ends[j], periods=len(values),
+                                                          freq=est.freq_), name=name)
+             for j, name in enumerate(names)]
+    return pd.concat(parts, axis=1).sort_index()
 
 
 @app.command()

@@ -12,7 +12,7 @@ from tsmamba import TSMambaForecaster
 from tsmamba.augmentation import channel_mixup
 from tsmamba.covariates import calendar_columns, calendar_features
 from tsmamba.errors import TSMambaInputError
-from tsmamba.models import model_names
+from tsmamba.models import ALIASES, model_names
 
 
 def _panel(n=600, seed=0):
@@ -167,10 +167,74 @@ def test_calendar_at_a_yearly_frequency_is_refused():
         TSMambaForecaster(calendar=True, **{**SMALL, "lookback": 16, "horizon": 4}).fit(frame)
 
 
-def test_long_frames_with_futr_exog_are_refused_with_the_way_out(hourly):
-    long = hourly.rename_axis("ds").reset_index().melt("ds", var_name="unique_id", value_name="y")
-    with pytest.raises(TSMambaInputError, match="needs a wide frame"):
-        TSMambaForecaster(futr_exog=["price"], **SMALL).fit(long)
+def _long_panel(n=600, seed=0):
+    """`_panel` in long form: each series with its own copy of the price (Nixtla's layout, a
+    value per series and time)."""
+    wide = _panel(n, seed)
+    return pd.concat([pd.DataFrame({"unique_id": name, "ds": wide.index, "y": wide[name],
+                                    "price": wide["price"]}) for name in ("a", "b")],
+                     ignore_index=True)
+
+
+@pytest.mark.parametrize("model", ["s4", "tsm2"])
+def test_a_long_frame_covariate_lowers_the_error(model):
+    long = _long_panel()
+    cutoff = long["ds"].unique()[-8]
+    train, test = long[long["ds"] < cutoff], long[long["ds"] >= cutoff]
+    errors = {}
+    for futr_exog in (None, ["price"]):
+        est = _fit(train if futr_exog else train.drop(columns="price"), model=model,
+                   futr_exog=futr_exog)
+        forecast = est.predict(futr_df=test.drop(columns="y") if futr_exog else None)
+        joined = forecast.merge(test, on=["unique_id", "ds"])
+        errors[bool(futr_exog)] = float(np.mean((joined[ALIASES[model]] - joined["y"]) ** 2))
+    assert errors[True] <= 0.5 * errors[False], errors
+
+
+def test_long_covariates_are_one_input_per_series_and_predict_reads_them_long(tmp_path):
+    long = _long_panel(n=200)
+    cutoff = long["ds"].unique()[-8]
+    train, test = long[long["ds"] < cutoff], long[long["ds"] >= cutoff]
+    est = _fit(train, futr_exog=["price"], max_epochs=1)
+    assert est.columns_ == ["a", "b"] and est.covariates_ == ["price[a]", "price[b]"]
+    plan = est.make_future_frame()
+    assert list(plan.columns) == ["unique_id", "ds", "price"] and len(plan) == 16
+    assert plan["price"].isna().all()
+    assert (plan["ds"].iloc[:8].to_numpy() == test["ds"].iloc[:8].to_numpy()).all()
+    forecast = est.predict(futr_df=test.drop(columns="y"))
+    assert list(forecast.columns) == ["unique_id", "ds", "S4"] and len(forecast) == 16
+    # A history without the covariate columns: only their future values are read.
+    again = est.predict(train.drop(columns="price"), futr_df=test.drop(columns="y"))
+    pd.testing.assert_frame_equal(again, forecast)
+    est.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(
+        futr_df=test.drop(columns="y")), forecast)
+    folds = est.cross_validation(long, n_windows=2)
+    assert set(folds["unique_id"]) == {"a", "b"} and len(folds) == 32
+    assert np.isfinite(est.score(test))
+
+
+def test_long_futr_df_errors_name_the_missing_pairs_and_columns():
+    long = _long_panel(n=200)
+    cutoff = long["ds"].unique()[-8]
+    train, test = long[long["ds"] < cutoff], long[long["ds"] >= cutoff]
+    est = _fit(train, futr_exog=["price"], max_epochs=1)
+    future = test.drop(columns="y")
+    with pytest.raises(TSMambaInputError, match=r"lacks 1 of the 16 \(series, timestamp\) pairs"
+                       r".*\('b', '2024-01-09 07:00:00'\)"):
+        est.predict(futr_df=future.iloc[:-1])
+    with pytest.raises(TSMambaInputError, match=r"futr_df lacks the columns \['price'\]"):
+        est.predict(futr_df=future.drop(columns="price"))
+    with pytest.raises(TSMambaInputError, match=r"repeats the \(unique_id, ds\) pairs"):
+        est.predict(futr_df=pd.concat([future, future.iloc[:1]]))
+    gappy = train.copy()
+    gappy.loc[gappy.index[5], "price"] = np.nan
+    with pytest.raises(TSMambaInputError, match=r"column 'price' is empty at row 5 \(series 'a'"):
+        _fit(gappy, futr_exog=["price"])
+    with pytest.raises(TSMambaInputError, match=r"besides .*: \['price'\]; name the covariates"):
+        _fit(train)
+    with pytest.raises(TSMambaInputError, match=r"futr_exog names \['cost'\], which the long"):
+        _fit(train.drop(columns="price"), futr_exog=["cost"])
 
 
 def test_predict_asks_for_the_future_values(with_price):

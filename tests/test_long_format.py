@@ -51,10 +51,13 @@ def test_unaligned_and_duplicated_long_frames_are_clear_errors(fast):
     df = as_long(demo(n_rows=120, n_series=2))
     gap = df.drop(index=df.index[(df["unique_id"] == "series_1")][7])
     with pytest.raises(TSMambaInputError, match=r"not aligned: series 'series_1' has 119 timestamps.*2024-01-01 07:00:00"):
-        TSMambaForecaster(**fast).fit(gap)
+        TSMambaForecaster(model="tsm2", **fast).fit(gap)
+    # A channel-independent model takes unaligned series (tests/test_panel.py), not gaps.
+    with pytest.raises(TSMambaInputError, match=r"series 'series_1' has a gap: .* where 2024-01-01 07:00:00 was due"):
+        TSMambaForecaster(model="s4", **fast).fit(gap)
     with pytest.raises(TSMambaInputError, match=r"repeat a \(unique_id, ds\) pair"):
         TSMambaForecaster(**fast).fit(pd.concat([df, df.iloc[:1]]))
-    with pytest.raises(TSMambaInputError, match="covariates of long frames are not supported yet"):
+    with pytest.raises(TSMambaInputError, match="name the covariates known in the future in futr_exog"):
         TSMambaForecaster(**fast).fit(df.assign(price=1.0))
     with pytest.raises(TSMambaInputError, match="no time column 'ds'"):
         TSMambaForecaster(**fast).fit(df.rename(columns={"ds": "date"}))

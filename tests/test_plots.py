@@ -79,3 +79,21 @@ def test_cross_validation_plot_chooses_ids_and_notes_the_rest():
     assert "of 15 series" in fig.get_supxlabel() and "ids=" in fig.get_supxlabel()
     assert _titles(tsmamba.plot_cross_validation(cv, ids=["u3"])) == ["u3"]
     assert "2 windows" in fig.get_suptitle()
+
+
+def test_a_ragged_panel_draws_each_series_from_its_own_end():
+    # Series ending at different times: a long forecast pivots to NaN where a series has no
+    # step, and each panel must join its own history's last point to its own forecast.
+    ends = {"a": pd.Timestamp("2024-01-02"), "b": pd.Timestamp("2024-01-05")}
+    history = pd.concat([pd.Series(np.arange(30.0), name=uid,
+                                   index=pd.date_range(end=end, periods=30, freq="h"))
+                         for uid, end in ends.items()], axis=1)
+    forecast = pd.concat([pd.DataFrame({"unique_id": uid, "S4": 1.0, "S4-lo-80": 0.0,
+                                        "S4-hi-80": 2.0,
+                                        "ds": pd.date_range(end, periods=5, freq="h")[1:]})
+                          for uid, end in ends.items()])
+    fig = tsmamba.plot_forecast(history, forecast)
+    for ax, (uid, end) in zip(fig.axes, ends.items()):
+        past, line = ax.get_lines()[:2]
+        assert not np.isnan(np.asarray(past.get_ydata(), float)).any()
+        assert pd.Timestamp(line.get_xdata()[0]) == end and len(line.get_xdata()) == 5

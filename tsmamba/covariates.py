@@ -2,7 +2,8 @@
 libraries call them: calendars, prices, weather forecasts) and calendar features made from the
 time index (`calendar=True`).
 
-In a wide frame the `futr_exog` columns are inputs, not series to forecast. They are scaled
+In a wide frame the `futr_exog` columns are inputs, not series to forecast; a long frame's
+are pivoted to a column per covariate and series (`long_format.covariate_column`). They are scaled
 on the training rows like the targets, and each window carries them over its lookback and
 horizon rows (`data.SlidingWindows`); the network adds their effect at each forecast step
 (`models.future_covariates`). `predict` reads their future values from a frame the user fills

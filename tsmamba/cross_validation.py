@@ -20,7 +20,8 @@ from sklearn.base import clone
 from .covariates import check_futr_exog
 from .data import FrameOptions
 from .errors import TSMambaInputError
-from .long_format import series_ids, to_long
+from .long_format import (check_long, covariate_column, is_long, misalignment, series_ids,
+                          to_long)
 from .models import ALIASES
 from .validation import check_params, positive_int
 
@@ -35,10 +36,17 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     positive_int("step_size", step)
     check_params(params)
     options = FrameOptions.from_params(params)
+    if is_long(df, options.long):
+        check_long(df, options.long)
+        problem = misalignment(df, options.long)
+        if problem:
+            raise TSMambaInputError(
+                f"{problem}; cross-validation of a panel of unaligned series is not supported "
+                "yet: give the series the same timestamps, or fit on the rows before a cutoff "
+                "and compare predict() with the rows after it")
     frame, long = options.read(df, params["freq"], lookback + horizon,
                                f" (lookback {lookback} + horizon {horizon})")
-    wide = frame.to_frame()  # validated, regular, one column per series
-    ids = series_ids(df, options.long, list(wide.columns)) if long else None  # no covariates
+    wide = frame.to_frame()  # validated, regular, one column per series (and covariate)
     n_rows = len(wide)
     # cutoff k (0-based) is the number of rows its forecast may read.
     origins = [n_rows - horizon - (n_windows - 1 - k) * step for k in range(n_windows)]
@@ -50,7 +58,13 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             "+ horizon); use fewer windows, a smaller step_size, or more rows")
     alias = ALIASES[params["model"]]
     futr_exog = check_futr_exog(params["futr_exog"])  # inputs, not series: known at each cutoff
+    if long:  # pivoted: a column per covariate and series, which the wide copies name
+        pivoted = {covariate_column(c, s) for c in futr_exog for s in wide.columns}
+        series = [c for c in wide.columns if c not in pivoted]
+        futr_exog = [covariate_column(c, s) for c in futr_exog for s in series]
+        estimator = clone(estimator).set_params(futr_exog=futr_exog or None)
     series = [c for c in wide.columns if c not in futr_exog]
+    ids = series_ids(df, options.long, series) if long else None
     levels = [] if level is None else [float(v) for v in np.atleast_1d(level)]
     est = None
     frames = []

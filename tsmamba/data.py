@@ -121,6 +121,8 @@ def _parse_times(values, label: str) -> pd.DatetimeIndex:
         times = values
     else:
         series = pd.Series(values)
+        if pd.api.types.is_datetime64_any_dtype(series):  # parsed already: nothing to guess
+            return _parse_times(pd.DatetimeIndex(series), label)
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             raise _fail(f"time column {label} holds numbers, not timestamps; convert it with "
                         f"pd.to_datetime(..., unit=...) first")
@@ -369,7 +371,7 @@ class FrameOptions:
     def from_params(cls, params) -> FrameOptions:
         return cls(params["time_col"], params["fill_gaps"], params["drop_duplicates"],
                    LongColumns(params["id_col"], params["time_col"] or "ds",
-                               params["target_col"]))
+                               params["target_col"], tuple(params.get("futr_exog") or ())))
 
     def read(self, df, freq=None, min_rows: int = 1, reason: str = "") -> tuple[SeriesFrame, bool]:
         """The validated wide frame of `df` (wide or long), and whether `df` was long; fewer

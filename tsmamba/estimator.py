@@ -23,8 +23,12 @@ from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
-from .long_format import series_ids, to_long
-from .models import ALIASES
+from .long_format import (check_long, covariate_column, is_long, long_future, misalignment,
+                          series_ids, to_long)
+from .models import ALIASES, CHANNEL_INDEPENDENT
+from .panel import (MAX_VALIDATION_WINDOWS, PanelWindows, forecast_panel,
+                    future_stamps, panel_scaler, read_panel, scaled_values, validation_stops,
+                    warn_short, window_starts)
 from .training import build_and_train
 from .validation import check_params, positive_int, resolve_device
 
@@ -73,8 +77,11 @@ class TSMambaForecaster(BaseEstimator):
     time_col, freq : the time axis (detected when None; "ds" for long frames) and its
         frequency (inferred when None).
     id_col, target_col : the series-id and value columns that make a frame *long* (Nixtla's
-        unique_id / ds / y). A long frame is pivoted to one column per series (they must be
-        aligned), and forecasts made from it are long too.
+        unique_id / ds / y). A long frame of aligned series is pivoted to one column per
+        series; one whose series start and end at different times (a ragged panel) trains
+        the channel-independent models (s4, mamba, mamba2) as one global model over every
+        series' own windows (`tsmamba.panel`). Forecasts made from a long frame are long too,
+        each series' after its own end.
     futr_exog : columns of a wide frame that are covariates known in the future (calendars,
         prices, weather forecasts), inputs rather than series to forecast; `predict` then needs
         their future values (`futr_df`, the frame `make_future_frame` gives to fill). Each
@@ -155,7 +162,7 @@ class TSMambaForecaster(BaseEstimator):
 
     # -- scikit-learn API ------------------------------------------------------------------
     def fit(self, df, y=None, checkpoint_dir=None):
-        """Validate `df` (a wide frame), train the network, and return self.
+        """Validate `df` (a wide or long frame), train the network, and return self.
 
         With `checkpoint_dir`, every epoch is checkpointed there (atomically); calling fit
         again with the same data and settings after a crash or kill resumes from the last
@@ -165,7 +172,13 @@ class TSMambaForecaster(BaseEstimator):
         params = self.get_params()
         check_params(params)
         device = distributed.local_device(resolve_device(self.device))
-        frame, long = self._frame_options().read(
+        options = self._frame_options()
+        if is_long(df, options.long):
+            check_long(df, options.long)
+            problem = misalignment(df, options.long)
+            if problem:
+                return self._fit_panel(df, params, device, checkpoint_dir, problem)
+        frame, long = options.read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
         values, columns, covariates, known = self._targets_and_covariates(frame, long)
@@ -190,28 +203,10 @@ class TSMambaForecaster(BaseEstimator):
                 f"{self.val_size}) and each window spans lookback {self.lookback} + horizon "
                 f"{self.horizon} rows; shorten the lookback or horizon, or lower val_size",
                 stacklevel=2)
-        place = distributed.join(device)
-        run = (fingerprint({**params, "progress": None, "device": device.type,
-                            "train_stop": train_stop},
-                           *([scaled] if known_scaled is None else [scaled, known_scaled]))
-               if checkpoint_dir is not None or place.active else None)
-        distributed.check_same_run(run, place)
-        # Under torchrun rank 0 alone reads and writes the checkpoint (`distributed.py`).
-        checkpointer = (Checkpointer(checkpoint_dir, run)
-                        if checkpoint_dir is not None and place.leads else None)
-        try:
-            network, config, result = build_and_train(params, columns, scaler,
-                                                      train_windows, val_windows, device,
-                                                      checkpointer, len(covariates))
-        finally:
-            if checkpointer is not None:
-                checkpointer.release()  # the directory is free for the next run
-        if val_windows is not None and self.max_epochs > 1 and distributed.leads() and \
-                result.best_epoch == result.epoch == self.max_epochs:
-            warnings.warn(ConvergenceWarning(
-                f"training stopped at the epoch limit (max_epochs={self.max_epochs}) with the "
-                "validation loss still falling at its last epoch; raise max_epochs for a "
-                "better fit"), stacklevel=2)
+        network, config, result = self._train(
+            params, columns, scaler, train_windows, val_windows, device, checkpoint_dir,
+            [scaled] if known_scaled is None else [scaled, known_scaled], train_stop,
+            len(covariates))
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)
@@ -228,15 +223,106 @@ class TSMambaForecaster(BaseEstimator):
             covariate_scale=known_scaler.scale_ if covariates else None).apply(self)
         return self
 
+    def _fit_panel(self, df, params, device, checkpoint_dir, problem: str):
+        """Fit one global network over the windows of every series of a long frame whose
+        series are not aligned (`tsmamba.panel`): channel-independent models only."""
+        if self.model not in CHANNEL_INDEPENDENT:
+            raise TSMambaInputError(
+                f"{problem}. model={self.model!r} mixes the series of each timestamp, so it "
+                "needs the same timestamps for every series (fill or trim them); the "
+                f"channel-independent models ({', '.join(CHANNEL_INDEPENDENT)}) train one "
+                "global model over every series' own windows and take unaligned series")
+        for name, value in (("futr_exog", self.futr_exog), ("calendar", self.calendar),
+                            ("teacher", self.teacher)):
+            if value:
+                raise TSMambaInputError(f"{name}= is not supported for a panel of unaligned "
+                                        f"series yet ({problem}); align the series or leave "
+                                        f"{name} out")
+        panel = read_panel(df, self._frame_options().long, self.freq)
+        warn_short(panel, self.lookback)
+        lengths, size = panel.lengths, self.lookback + self.horizon
+        stops = validation_stops(lengths, self.val_size, self.lookback, self.horizon)
+        if self.val_size > 0 and (stops == lengths).all():
+            warnings.warn(f"no series has rows enough for a validation split of val_size="
+                          f"{self.val_size} (lookback {self.lookback}, horizon {self.horizon}; "
+                          f"the longest has {lengths.max()} rows); training without early "
+                          "stopping", stacklevel=3)
+        scaler = panel_scaler(panel, stops)
+        scaled = scaled_values(panel, scaler)  # (rows, 1)
+        on_device = scaled.to(device)
+        zeros = np.zeros_like(lengths)
+        train_windows = PanelWindows(on_device, window_starts(panel.offsets, zeros, stops, size),
+                                     self.lookback, self.horizon)
+        if len(train_windows) == 0:
+            raise TSMambaInputError(
+                f"no series has the lookback {self.lookback} + horizon {self.horizon} = {size} "
+                f"rows a training window spans (the longest has {lengths.max()}); lower "
+                "lookback or horizon")
+        held = stops < lengths
+        val_windows = (PanelWindows(on_device, window_starts(
+            panel.offsets, np.where(held, stops - self.lookback, lengths), lengths, size,
+            MAX_VALIDATION_WINDOWS),
+            self.lookback, self.horizon) if held.any() else None)
+        untrained = int((stops < size).sum())
+        if untrained and distributed.leads():
+            warnings.warn(f"{untrained} of {len(lengths)} series are too short for a training "
+                          f"window of lookback {self.lookback} + horizon {self.horizon} rows; "
+                          "the global model forecasts them from what it learnt on the others",
+                          stacklevel=3)
+        network, config, result = self._train(
+            params, [self.target_col], scaler, train_windows, val_windows, device,
+            checkpoint_dir, [scaled, torch.from_numpy(panel.offsets)], stops.tolist(),
+            stacklevel=4)
+        # Intervals: the validation windows' absolute errors in scaled units, (n, f, 1):
+        # predict multiplies them by each series' own scale.
+        scores = (conformal.conformity_scores(network, val_windows)
+                  if val_windows is not None else None)
+        FittedState(
+            model=network, config=config, scaler=scaler, freq=panel.freq,
+            history_index=panel.ends, device=str(device), columns=panel.names,
+            best_epoch=result.best_epoch, n_epochs=result.epoch, training_log=result.log,
+            history=panel.last_rows(self.lookback), input_format="long",
+            conformity_scores=scores, series_ids=panel.ids, ragged=True).apply(self)
+        return self
+
+    def _train(self, params, columns, scaler, train_windows, val_windows, device,
+               checkpoint_dir, data: list, split, n_covariates: int = 0, stacklevel: int = 3):
+        """The network trained on the windows (checkpointed to `checkpoint_dir`, whose run
+        is told by the parameters, the scaled `data` and the `split`); says so when training
+        stopped at the epoch limit."""
+        place = distributed.join(device)
+        run = (fingerprint({**params, "progress": None, "device": device.type,
+                            "train_stop": split}, *data)
+               if checkpoint_dir is not None or place.active else None)
+        distributed.check_same_run(run, place)
+        # Under torchrun rank 0 alone reads and writes the checkpoint (`distributed.py`).
+        checkpointer = (Checkpointer(checkpoint_dir, run)
+                        if checkpoint_dir is not None and place.leads else None)
+        try:
+            network, config, result = build_and_train(params, columns, scaler,
+                                                      train_windows, val_windows, device,
+                                                      checkpointer, n_covariates)
+        finally:
+            if checkpointer is not None:
+                checkpointer.release()  # the directory is free for the next run
+        if val_windows is not None and self.max_epochs > 1 and distributed.leads() and \
+                result.best_epoch == result.epoch == self.max_epochs:
+            warnings.warn(ConvergenceWarning(
+                f"training stopped at the epoch limit (max_epochs={self.max_epochs}) with the "
+                "validation loss still falling at its last epoch; raise max_epochs for a "
+                "better fit"), stacklevel=stacklevel)  # the user's call of fit
+        return network, config, result
+
     def _targets_and_covariates(self, frame, long):
         """The series to forecast (rows, m) and their names, and the covariates known in the
         future: their names and values (rows, k), the futr_exog columns then the calendar."""
-        futr_exog = check_futr_exog(self.futr_exog)
-        if long and futr_exog:
-            raise TSMambaInputError(
-                f"futr_exog={futr_exog} needs a wide frame: covariates of long frames, one "
-                "value per series, are not supported yet; pivot the targets to one column per "
-                "series and put the covariate columns beside them")
+        futr_exog = self._covariate_columns(frame.columns, long)
+        if long:
+            absent = [c for c in check_futr_exog(self.futr_exog)
+                      if covariate_column(c, frame.columns[0]) not in frame.columns]
+            if absent:
+                raise TSMambaInputError(f"futr_exog names {absent}, which the long frame "
+                                        "lacks; name columns of the frame")
         targets, exog = split_targets(frame.columns, futr_exog)
         calendar = calendar_columns(frame.freq) if self.calendar else []
         if self.calendar and not calendar:
@@ -249,10 +335,20 @@ class TSMambaForecaster(BaseEstimator):
         return (frame.values[:, targets], [frame.columns[j] for j in targets],
                 futr_exog + calendar, known)
 
+    def _covariate_columns(self, columns: list[str], long: bool) -> list[str]:
+        """The wide columns of the futr_exog covariates: as named, or, pivoted from a long
+        frame, one per covariate and series (`long_format.covariate_column`)."""
+        futr_exog = check_futr_exog(self.futr_exog)
+        if not long:
+            return futr_exog
+        pivoted = {covariate_column(c, s) for c in futr_exog for s in columns}
+        series = [s for s in columns if s not in pivoted]
+        return [covariate_column(c, s) for c in futr_exog for s in series]
+
     def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
         frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
-        futr_exog = check_futr_exog(self.futr_exog)  # may be there; they are not read here
+        futr_exog = self._covariate_columns(frame.columns, long)  # not read here
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns if c not in self.columns_ and c not in futr_exog]
         if missing or unseen:
@@ -283,6 +379,11 @@ class TSMambaForecaster(BaseEstimator):
             raise TSMambaInputError("no calibration windows: this model was fitted without a "
                                     "validation split (val_size=0 or too few rows); refit with "
                                     "val_size > 0 to get intervals")
+        if self.ragged_:
+            if futr_df is not None:
+                raise TSMambaInputError("futr_df was given, but this model was fitted without "
+                                        "futr_exog covariates; leave futr_df out")
+            return self._predict_panel(df, steps, levels)
         if df is None:
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
         else:
@@ -318,6 +419,56 @@ class TSMambaForecaster(BaseEstimator):
                            self._frame_options().long, levels, getattr(self, "series_ids_", None))
         return forecast
 
+    def _predict_panel(self, df, steps: int, levels: list) -> pd.DataFrame:
+        """A panel's forecast, long: each series from its own end (the training data's, or
+        that of `df`, a long frame of the same series)."""
+        history, ends = self.history_, self.history_index_
+        if df is not None:
+            options = self._frame_options()
+            if not is_long(df, options.long):
+                raise TSMambaInputError(
+                    "this model was fitted on a long frame of unaligned series; pass the "
+                    f"history to forecast from in that form ({options.long.id_col!r}, "
+                    f"{options.long.time_col!r}, {options.long.target_col!r})")
+            check_long(df, options.long)
+            panel = read_panel(df, options.long, self.freq_)
+            missing = sorted(set(self.columns_) - set(panel.names))
+            unseen = sorted(set(panel.names) - set(self.columns_))
+            if missing or unseen:
+                raise TSMambaInputError(
+                    f"the series differ from those seen in fit: missing {missing[:5]} "
+                    f"({len(missing)}), not seen in fit {unseen[:5]} ({len(unseen)}); pass a "
+                    "frame with exactly the fitted series")
+            warn_short(panel, self.lookback)
+            where = {name: i for i, name in enumerate(panel.names)}
+            order = np.array([where[name] for name in self.columns_])
+            history = np.ascontiguousarray(panel.last_rows(self.lookback)[:, order])
+            ends = panel.ends[order]
+        values = forecast_panel(self.model_, self.scaler_, history)
+        values = values[:steps]  # (steps, n)
+        names = self._frame_options().long
+        alias = ALIASES[self.model]
+        ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
+        forecast = pd.DataFrame({
+            names.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
+            names.time_col: future_stamps(ends, self.freq_, steps),
+            alias: values.T.ravel()})
+        for lvl in levels:
+            half = (conformal.half_widths(self.conformity_scores_, lvl)[:steps]
+                    * self.scaler_.scale_).T.ravel()  # (n * steps,), the data's units
+            forecast[f"{alias}-lo-{lvl:g}"] = forecast[alias] - half
+            forecast[f"{alias}-hi-{lvl:g}"] = forecast[alias] + half
+        return forecast
+
+    def _n_calendar(self) -> int:
+        return len(calendar_columns(self.freq_)) if self.calendar else 0
+
+    def _aligned_only(self, what: str) -> None:
+        if self.ragged_:
+            raise TSMambaInputError(f"{what} of a model fitted on a panel of unaligned series "
+                                    "is not supported yet; predict() forecasts each series "
+                                    "from its own end")
+
     def _steps(self, h) -> int:
         """How many steps to forecast: the fitted horizon, or h <= it."""
         steps = self.horizon if h is None else h
@@ -331,14 +482,20 @@ class TSMambaForecaster(BaseEstimator):
     def _known_future(self, futr_df, future: pd.DatetimeIndex) -> np.ndarray:
         """(len(future), k) scaled covariates at the timestamps `future`: the futr_exog
         columns' values from `futr_df`, then the calendar features."""
-        futr_exog = check_futr_exog(self.futr_exog)
+        futr_exog = self.covariates_[:len(self.covariates_) - self._n_calendar()]
         if futr_exog and futr_df is None:
             raise TSMambaInputError(
-                f"this model was fitted with futr_exog={futr_exog}: pass their values at the "
-                f"{len(future)} timestamps to forecast ({future[0]} ... {future[-1]}) as "
+                f"this model was fitted with futr_exog={check_futr_exog(self.futr_exog)}: pass "
+                f"their values at the {len(future)} timestamps to forecast ({future[0]} ... "
+                f"{future[-1]}) as "
                 "predict(futr_df=...) (on the command line: --futr FILE); make_future_frame() "
                 "gives that frame to fill")
-        given = (future_values(futr_df, futr_exog, future, self.time_col) if futr_exog
+        time_col = self.time_col
+        if futr_exog and self.input_format_ == "long":
+            names = self._frame_options().long
+            futr_df, time_col = long_future(as_pandas(futr_df), names, self.columns_,
+                                            future), names.time_col
+        given = (future_values(futr_df, futr_exog, future, time_col) if futr_exog
                  else np.empty((len(future), 0)))
         calendar = self.covariates_[len(futr_exog):]
         known = np.concatenate([given, calendar_features(future, calendar)], axis=1)
@@ -349,11 +506,19 @@ class TSMambaForecaster(BaseEstimator):
         `horizon` steps (or `h`) after the training data, or after the end of `df`, as its
         index, and one column per futr_exog covariate, all NaN."""
         check_is_fitted(self, "model_")
+        self._aligned_only("make_future_frame()")
         steps = self._steps(h)
         index = self.history_index_ if df is None else self._history_from(as_pandas(df))[1]
         future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
                                name=index.name)
-        return pd.DataFrame(np.nan, index=future, columns=check_futr_exog(self.futr_exog))
+        futr_exog = check_futr_exog(self.futr_exog)
+        if self.input_format_ == "long":  # Nixtla's make_future_dataframe: a row a series and step
+            names = self._frame_options().long
+            ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
+            frame = pd.DataFrame({names.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
+                                  names.time_col: np.tile(future, len(ids))})
+            return frame.assign(**{c: np.nan for c in futr_exog})
+        return pd.DataFrame(np.nan, index=future, columns=futr_exog)
 
     def score(self, df, y=None) -> float:
         """Minus the mean squared error, on the training rows' standard scale, of the forecast
@@ -363,6 +528,7 @@ class TSMambaForecaster(BaseEstimator):
         unused."""
         df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
+        self._aligned_only("score()")
         frame, _ = self._frame_options().read(df, self.freq_)
         forecast = self.predict(h=min(self.horizon, len(frame.values)),
                                 futr_df=df if self.futr_exog else None)

@@ -43,6 +43,10 @@ class FittedState:
     covariates: list = _kept("json", default_factory=list)
     covariate_mean: np.ndarray | None = _kept("array", default=None)  # (k,)
     covariate_scale: np.ndarray | None = _kept("array", default=None)  # (k,)
+    # A panel of unaligned series (`tsmamba.panel`): `columns` are its series, `history` holds
+    # each one's last lookback values side by side by position, `history_index` each one's
+    # last timestamp, and `conformity_scores` are (n, f, 1) in the scaled units.
+    ragged: bool = _kept("json", default=False)
 
     def apply(self, estimator) -> None:
         """Set every field on `estimator` as `<name>_`, and sklearn's n_features_in_."""

@@ -122,25 +122,28 @@ def plot_forecast(history: pd.DataFrame, forecast: pd.DataFrame, *,
         forecast = _long_to_wide(forecast, id_col, time_col)
     available = [c for c in forecast.columns if not is_bound(c)]
     series, note = choose_series(available, columns, target, max_panels, "columns")
-    tail = tail or 4 * len(forecast)
-    shown = (history[series].iloc[-tail:]
-             if history is not None and set(series) <= set(history.columns) else None)
+    # A panel's series end at their own times: each is drawn over its own rows, and the
+    # frames hold NaN elsewhere (aligned series have none).
+    steps = int(forecast[available].notna().sum().max())
+    tail = tail or 4 * steps
     fig, axes = _panels(len(series))
     for ax, column in zip(axes, series):
-        line = forecast[column]
-        if shown is not None:
-            ax.plot(shown.index, shown[column], color="0.35", lw=1, label="history")
-            line = pd.concat([shown[column].iloc[-1:], line])  # join the forecast to the history
+        line = forecast[column].dropna()
+        own = forecast.loc[line.index]
+        if history is not None and column in history.columns:
+            shown = history[column].dropna().iloc[-tail:]
+            ax.plot(shown.index, shown, color="0.35", lw=1, label="history")
+            line = pd.concat([shown.iloc[-1:], line])  # join the forecast to the history
         levels = _levels(forecast.columns, column)
-        _bands(ax, forecast.index, [forecast[f"{column}-lo-{v}"] for v in levels],
-               [forecast[f"{column}-hi-{v}"] for v in levels], levels, "tab:blue")
+        _bands(ax, own.index, [own[f"{column}-lo-{v}"] for v in levels],
+               [own[f"{column}-hi-{v}"] for v in levels], levels, "tab:blue")
         ax.plot(line.index, line.values, color="tab:blue", lw=1.5, label="forecast")
         if actual is not None and column in actual.columns:
             ax.plot(actual.index, actual[column], color="k", ls="--", lw=1, label="actual")
-        ax.axvline(forecast.index[0], color="0.7", ls=":", lw=1)
+        ax.axvline(own.index[0], color="0.7", ls=":", lw=1)
         ax.set_title(str(column), fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
-    default = (f"Forecast of {len(available)} series, {len(forecast)} steps from "
+    default = (f"Forecast of {len(available)} series, {steps} steps from "
                f"{forecast.index[0]}")
     return _finish(fig, axes, title or default, note)
 

@@ -21,7 +21,7 @@ import torch.nn as nn
 from ..errors import TSMambaInputError
 from .future_covariates import FutureCovariates
 from .groupmamba import GroupMamba, GroupMambaConfig
-from .layers import PatchConfig
+from .layers import PatchConfig, PatchForecaster
 from .mamba import Mamba, MambaConfig
 from .mamba2 import Mamba2, Mamba2Config
 from .s4 import S4, S4Config
@@ -39,6 +39,12 @@ MODELS = {
 # The column name a model's forecasts get in long frames (Nixtla's convention: the model).
 ALIASES = {"tsm2": "TSM2", "s4": "S4", "mamba": "Mamba", "mamba2": "Mamba2",
            "groupmamba": "GroupMamba"}
+
+# The models that forecast each series on its own (weights shared, nothing mixed across
+# series): they also train one global network over a panel of unaligned series.
+CHANNEL_INDEPENDENT = tuple(name for name, (_, module) in MODELS.items()
+                            if issubclass(module, PatchForecaster))
+
 
 def model_names() -> list[str]:
     return list(MODELS)
@@ -147,7 +153,7 @@ def build_model(name: str, config) -> nn.Module:
     return FutureCovariates(network, config) if config.n_future_covariates else network
 
 
-__all__ = ["MODELS", "ALIASES", "model_names", "check_model_name", "model_options",
+__all__ = ["MODELS", "ALIASES", "CHANNEL_INDEPENDENT", "model_names", "check_model_name", "model_options",
            "checked_options", "options_from_text",
            "build_config", "build_model", "PatchConfig", "TSM2", "TSM2Config", "S4", "S4Config",
            "Mamba", "MambaConfig", "Mamba2", "Mamba2Config", "GroupMamba", "GroupMambaConfig"]
