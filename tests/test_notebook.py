@@ -20,7 +20,8 @@ def test_quickstart_notebook_executes_and_draws_its_figures(monkeypatch):
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     images = [o for cell in notebook.cells if cell.cell_type == "code"
               for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 4  # forecast, cross-validation windows, backtest, ETTh1 forecast
+    # forecast, cross-validation windows, backtest, ETTh1 forecast, the ragged panel's forecast
+    assert len(images) == 5
     text = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                    for o in cell.get("outputs", []))
     assert "loaded model forecasts identically" in text
