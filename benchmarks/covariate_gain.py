@@ -1,5 +1,5 @@
 """How fast the future-covariate head learns, by its output gain (`EFFECT_GAIN` of
-`tsmamba.models.future_covariates`), on the synthetic panel of tests/test_covariates.py.
+`tsmamba.models.covariate_effects`), on the synthetic panel of tests/test_covariates.py.
 
     python benchmarks/covariate_gain.py [--gain 1 10 30] [--models tsm2 s4] [--epochs 8]
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tsmamba import TSMambaForecaster
-from tsmamba.models import future_covariates
+from tsmamba.models import covariate_effects
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_covariates import SMALL, _panel  # noqa: E402  (the test's panel and settings)
@@ -50,7 +50,7 @@ def main() -> None:
         print(f"{model}: without the covariate {held_out_mse(model, args.epochs, None):.3f}",
               flush=True)
         for gain in args.gain:
-            future_covariates.EFFECT_GAIN = gain
+            covariate_effects.EFFECT_GAIN = gain
             print(f"{model}: gain {gain:g} {held_out_mse(model, args.epochs, ['price']):.3f}",
                   flush=True)
 

@@ -132,6 +132,9 @@ TimeCol = Annotated[Optional[str], typer.Option(help="Time column (detected when
 FutrExog = Annotated[Optional[list[str]], typer.Option(
     "--futr-exog", help="A column of DATA known in the future (repeatable): an input, not a "
     "series to forecast; its future values come from --futr.")]
+HistExog = Annotated[Optional[list[str]], typer.Option(
+    "--hist-exog", help="A column of DATA observed only in the past (repeatable): an input "
+    "over the lookback, not a series to forecast.")]
 Calendar = Annotated[bool, typer.Option(
     help="Add hour of the day, day of the week and month of the year (as the frequency allows) "
          "as covariates known in the future.")]

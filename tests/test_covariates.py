@@ -233,7 +233,8 @@ def test_long_futr_df_errors_name_the_missing_pairs_and_columns():
         _fit(gappy, futr_exog=["price"])
     with pytest.raises(TSMambaInputError, match=r"besides .*: \['price'\]; name the covariates"):
         _fit(train)
-    with pytest.raises(TSMambaInputError, match=r"futr_exog names \['cost'\], which the long"):
+    with pytest.raises(TSMambaInputError, match=r"\['cost'\] are named as covariates, but the "
+                                                "long frame lacks them"):
         _fit(train.drop(columns="price"), futr_exog=["cost"])
 
 
@@ -275,3 +276,65 @@ def test_a_teacher_with_covariates_is_refused(hourly):
     teacher = _fit(hourly, max_epochs=1)
     with pytest.raises(TSMambaInputError, match="cannot distil into a model with covariates"):
         TSMambaForecaster(calendar=True, teacher=teacher, **SMALL).fit(hourly)
+
+
+def _leading(n=600, seed=0):
+    """Two hourly series that follow a random `lead` eight hours later: nothing but the
+    lead's past tells their next eight hours, and its future is never needed."""
+    rng = np.random.default_rng(seed)
+    lead = rng.normal(size=n)
+    noise = 0.1 * rng.normal(size=(n, 2))
+    return pd.DataFrame({"a": 2.0 * np.roll(lead, 8) + noise[:, 0],
+                         "b": -1.0 * np.roll(lead, 8) + noise[:, 1], "lead": lead},
+                        index=pd.date_range("2024-01-01", periods=n, freq="h"))
+
+
+@pytest.mark.parametrize("model", model_names())
+def test_a_past_covariate_lowers_the_error_of_every_model(model):
+    frame = _leading()
+    train_rows = len(frame) - 48
+    errors = {}
+    for hist_exog in (None, ["lead"]):
+        columns = ["a", "b", "lead"] if hist_exog else ["a", "b"]
+        est = _fit(frame.iloc[:train_rows][columns], model=model, hist_exog=hist_exog)
+        squared = [(est.predict(frame.iloc[origin - 32:origin][columns]).to_numpy()
+                    - frame.iloc[origin:origin + 8][["a", "b"]].to_numpy()) ** 2
+                   for origin in range(train_rows, len(frame), 8)]  # six held-out windows
+        errors[bool(hist_exog)] = float(np.mean(squared))
+    assert errors[True] <= 0.5 * errors[False], errors
+
+
+def test_past_covariates_are_read_from_the_history_and_saved(tmp_path):
+    frame = _leading(n=200)
+    est = _fit(frame, hist_exog=["lead"], futr_exog=None, max_epochs=1)
+    assert est.columns_ == ["a", "b"] and est.past_covariates_ == ["lead"]
+    assert list(est.predict().columns) == ["a", "b"]
+    est.save(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(), est.predict())
+    pd.testing.assert_frame_equal(loaded.predict(frame.iloc[:150]), est.predict(frame.iloc[:150]))
+    with pytest.raises(TSMambaInputError, match=r"the history lacks the hist_exog covariates "
+                                                r"\['lead'\]"):
+        est.predict(frame.iloc[:150][["a", "b"]])
+    folds = est.cross_validation(frame, n_windows=2)
+    assert set(folds["unique_id"]) == {"a", "b"}
+
+
+def test_long_frames_carry_past_covariates_per_series():
+    wide = _leading(n=200)
+    long = pd.concat([pd.DataFrame({"unique_id": name, "ds": wide.index, "y": wide[name],
+                                    "lead": wide["lead"]}) for name in ("a", "b")])
+    est = _fit(long, hist_exog=["lead"], max_epochs=1)
+    assert est.past_covariates_ == ["lead[a]", "lead[b]"]
+    assert len(est.predict()) == 16 and len(est.predict(long.groupby("unique_id").head(150))) == 16
+
+
+def test_a_column_is_either_future_or_past():
+    with pytest.raises(TSMambaInputError, match=r"\['lead'\] are named in both futr_exog and "
+                                                "hist_exog"):
+        _fit(_leading(n=200), futr_exog=["lead"], hist_exog=["lead"])
+    with pytest.raises(TypeError, match="hist_exog must be a list of column names"):
+        _fit(_leading(n=200), hist_exog="lead")
+    with pytest.raises(TSMambaInputError, match=r"hist_exog names \['cost'\], which the frame "
+                                                "lacks"):
+        _fit(_leading(n=200), hist_exog=["cost"])

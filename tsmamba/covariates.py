@@ -1,13 +1,15 @@
-"""Covariates known in the future: the columns a user names (`futr_exog`, as Nixtla's
-libraries call them: calendars, prices, weather forecasts) and calendar features made from the
+"""Covariates: the columns a user names as known in the future (`futr_exog`, as Nixtla's
+libraries call them: calendars, prices, weather forecasts) or observed only in the past
+(`hist_exog`: a competitor's sales, yesterday's readings), and calendar features made from the
 time index (`calendar=True`).
 
-In a wide frame the `futr_exog` columns are inputs, not series to forecast; a long frame's
-are pivoted to a column per covariate and series (`long_format.covariate_column`). They are scaled
-on the training rows like the targets, and each window carries them over its lookback and
-horizon rows (`data.SlidingWindows`); the network adds their effect at each forecast step
-(`models.future_covariates`). `predict` reads their future values from a frame the user fills
-(`TSMambaForecaster.make_future_frame`); calendar features it computes itself.
+In a wide frame the named columns are inputs, not series to forecast; a long frame's are
+pivoted to a column per covariate and series (`long_format.covariate_column`). They are scaled
+on the training rows like the targets; each window carries the future ones over its lookback
+and horizon rows and the past ones over its lookback (`data.SlidingWindows`), and the network
+adds their effects (`models.covariate_effects`). `predict` reads the future values from a
+frame the user fills (`TSMambaForecaster.make_future_frame`) and the past ones from the
+history; calendar features it computes itself.
 """
 
 from __future__ import annotations
@@ -56,33 +58,55 @@ def calendar_features(index: pd.DatetimeIndex, columns: list[str]) -> np.ndarray
     return out
 
 
-def check_futr_exog(futr_exog) -> list[str]:
-    """`futr_exog` as a list of column names (None: none); a clear error otherwise."""
-    if futr_exog is None:
+def check_exog(name: str, columns) -> list[str]:
+    """`columns`, the parameter `name` (futr_exog, hist_exog), as a list of column names
+    (None: none); a clear error otherwise."""
+    if columns is None:
         return []
-    if isinstance(futr_exog, str) or not all(isinstance(c, str) for c in futr_exog):
-        raise TypeError(f"futr_exog must be a list of column names, e.g. ['price'], got "
-                        f"{futr_exog!r}")
-    names = list(futr_exog)
+    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"{name} must be a list of column names, e.g. ['price'], got "
+                        f"{columns!r}")
+    names = list(columns)
     repeated = sorted({c for c in names if names.count(c) > 1})
     if repeated:
-        raise TSMambaInputError(f"futr_exog names {repeated} more than once; name each "
-                                "column once")
+        raise TSMambaInputError(f"{name} names {repeated} more than once; name each column "
+                                "once")
     return names
 
 
-def split_targets(columns: list[str], futr_exog: list[str]) -> tuple[list[int], list[int]]:
-    """Positions of the target columns and of the `futr_exog` ones among a wide frame's
-    `columns`; every named covariate must be there and at least one target must remain."""
-    missing = [c for c in futr_exog if c not in columns]
-    if missing:
-        raise TSMambaInputError(f"futr_exog names {missing}, which the frame lacks; its value "
-                                f"columns are {columns}")
-    targets = [j for j, c in enumerate(columns) if c not in futr_exog]
+def check_futr_exog(futr_exog) -> list[str]:
+    return check_exog("futr_exog", futr_exog)
+
+
+def check_hist_exog(hist_exog, futr_exog=None) -> list[str]:
+    """hist_exog's names; a column is known in the future or observed only in the past, not
+    both."""
+    names = check_exog("hist_exog", hist_exog)
+    both = [c for c in names if c in check_futr_exog(futr_exog)]
+    if both:
+        raise TSMambaInputError(f"{both} are named in both futr_exog and hist_exog; a covariate "
+                                "is known in the future (futr_exog) or observed only in the "
+                                "past (hist_exog): name it in one")
+    return names
+
+
+def split_targets(columns: list[str], futr_exog: list[str],
+                  hist_exog: list[str] = ()) -> tuple[list[int], list[int], list[int]]:
+    """Positions of the target columns, of the `futr_exog` ones and of the `hist_exog` ones
+    among a wide frame's `columns`; every named covariate must be there and at least one
+    target must remain."""
+    for name, named in (("futr_exog", futr_exog), ("hist_exog", hist_exog)):
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise TSMambaInputError(f"{name} names {missing}, which the frame lacks; its value "
+                                    f"columns are {columns}")
+    inputs = set(futr_exog) | set(hist_exog)
+    targets = [j for j, c in enumerate(columns) if c not in inputs]
     if not targets:
-        raise TSMambaInputError(f"every column is a futr_exog covariate ({columns}); leave at "
-                                "least one column to forecast")
-    return targets, [columns.index(c) for c in futr_exog]
+        raise TSMambaInputError(f"every column is a covariate ({columns}); leave at least one "
+                                "column to forecast")
+    return (targets, [columns.index(c) for c in futr_exog],
+            [columns.index(c) for c in hist_exog])
 
 
 def future_values(futr_df, futr_exog: list[str], future: pd.DatetimeIndex,

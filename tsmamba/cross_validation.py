@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from .covariates import check_futr_exog
+from .covariates import check_futr_exog, check_hist_exog
 from .data import FrameOptions
 from .errors import TSMambaInputError
 from .long_format import (check_long, covariate_column, is_long, misalignment, series_ids,
@@ -58,12 +58,15 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             "+ horizon); use fewer windows, a smaller step_size, or more rows")
     alias = ALIASES[params["model"]]
     futr_exog = check_futr_exog(params["futr_exog"])  # inputs, not series: known at each cutoff
+    hist_exog = check_hist_exog(params["hist_exog"], params["futr_exog"])
     if long:  # pivoted: a column per covariate and series, which the wide copies name
-        pivoted = {covariate_column(c, s) for c in futr_exog for s in wide.columns}
+        pivoted = {covariate_column(c, s) for c in futr_exog + hist_exog for s in wide.columns}
         series = [c for c in wide.columns if c not in pivoted]
         futr_exog = [covariate_column(c, s) for c in futr_exog for s in series]
-        estimator = clone(estimator).set_params(futr_exog=futr_exog or None)
-    series = [c for c in wide.columns if c not in futr_exog]
+        hist_exog = [covariate_column(c, s) for c in hist_exog for s in series]
+        estimator = clone(estimator).set_params(futr_exog=futr_exog or None,
+                                                hist_exog=hist_exog or None)
+    series = [c for c in wide.columns if c not in futr_exog and c not in hist_exog]
     ids = series_ids(df, options.long, series) if long else None
     levels = [] if level is None else [float(v) for v in np.atleast_1d(level)]
     est = None

@@ -371,7 +371,9 @@ class FrameOptions:
     def from_params(cls, params) -> FrameOptions:
         return cls(params["time_col"], params["fill_gaps"], params["drop_duplicates"],
                    LongColumns(params["id_col"], params["time_col"] or "ds",
-                               params["target_col"], tuple(params.get("futr_exog") or ())))
+                               params["target_col"],
+                               (*(params.get("futr_exog") or ()),
+                                *(params.get("hist_exog") or ()))))
 
     def read(self, df, freq=None, min_rows: int = 1, reason: str = "") -> tuple[SeriesFrame, bool]:
         """The validated wide frame of `df` (wide or long), and whether `df` was long; fewer
@@ -411,15 +413,19 @@ class SlidingWindows:
     """Lazy (lookback, horizon) windows over a scaled array; only requested batches exist.
 
     Window i reads rows [start + i, start + i + lookback) as input and the next `horizon`
-    rows as target. With `covariates` (rows, k), known in the future, its input is instead
-    the (lookback + horizon, m + k) frame that `models.future_covariates` reads: the targets'
-    lookback, zeros where they are to be forecast, and the covariates over every row.
+    rows as target. With covariates known in the future, `covariates` (rows, k), or observed
+    only in the past, `past` (rows, p), its input is instead the (lookback + horizon,
+    m + k + p) frame that `models.covariate_effects` reads: the targets' lookback, zeros where
+    they are to be forecast, the future covariates over every row and the past ones over the
+    lookback rows (zeros after).
     """
 
     def __init__(self, data: torch.Tensor, lookback: int, horizon: int, start: int = 0,
-                 stop: int | None = None, covariates: torch.Tensor | None = None):
+                 stop: int | None = None, covariates: torch.Tensor | None = None,
+                 past: torch.Tensor | None = None):
         self.data = data  # (rows, m)
         self.covariates = covariates  # (rows, k) or None
+        self.past = past  # (rows, p) or None
         self.lookback, self.horizon = lookback, horizon
         stop = data.shape[0] if stop is None else stop
         self.start = start
@@ -433,10 +439,16 @@ class SlidingWindows:
         rows = self.start + indices.to(self.data.device)[:, None] + self._offsets  # (b, l + h)
         window = self.data[rows]  # (b, lookback + horizon, m)
         x, y = window[:, : self.lookback], window[:, self.lookback:]
+        if self.covariates is None and self.past is None:
+            return x, y
+        parts = [F.pad(x, (0, 0, 0, self.horizon))]  # (b, lookback + horizon, m)
         if self.covariates is not None:
-            known = F.pad(x, (0, 0, 0, self.horizon))  # (b, lookback + horizon, m)
-            x = torch.cat([known, self.covariates[rows]], dim=-1)  # (b, l + h, m + k)
-        return x, y
+            parts.append(self.covariates[rows])  # (b, l + h, k)
+        if self.past is not None:
+            past = self.past[rows]  # (b, l + h, p), a copy
+            past[:, self.lookback:] = 0  # not observed when the forecast is made
+            parts.append(past)
+        return torch.cat(parts, dim=-1), y  # (b, l + h, m + k + p)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None,
                 max_batches: int | None = None):

@@ -17,8 +17,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import conformal, distributed, model_io
 from .checkpoint import Checkpointer, fingerprint
-from .covariates import (calendar_columns, calendar_features, check_futr_exog, future_values,
-                         split_targets)
+from .covariates import (calendar_columns, calendar_features, check_exog, check_futr_exog,
+                         check_hist_exog, future_values, split_targets)
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
 from .errors import TSMambaInputError
@@ -31,6 +31,15 @@ from .panel import (MAX_VALIDATION_WINDOWS, PanelWindows, forecast_panel,
                     warn_short, window_starts)
 from .training import build_and_train
 from .validation import check_params, positive_int, resolve_device
+
+
+def _scaled(values: np.ndarray, train_stop: int):
+    """A scaler fitted on rows [0, train_stop) of `values` (rows, k) and the scaled float32
+    tensor; (None, None) when there are no columns."""
+    if values.shape[1] == 0:
+        return None, None
+    scaler = fit_scaler(values, train_stop)
+    return scaler, torch.from_numpy(scaler.transform(values).astype(np.float32))
 
 
 class TSMambaForecaster(BaseEstimator):
@@ -82,10 +91,14 @@ class TSMambaForecaster(BaseEstimator):
         the channel-independent models (s4, mamba, mamba2) as one global model over every
         series' own windows (`tsmamba.panel`). Forecasts made from a long frame are long too,
         each series' after its own end.
-    futr_exog : columns of a wide frame that are covariates known in the future (calendars,
-        prices, weather forecasts), inputs rather than series to forecast; `predict` then needs
-        their future values (`futr_df`, the frame `make_future_frame` gives to fill). Each
-        forecast step adds their effect at that step (`tsmamba.models.future_covariates`).
+    futr_exog : columns that are covariates known in the future (calendars, prices, weather
+        forecasts), inputs rather than series to forecast; `predict` then needs their future
+        values (`futr_df`, the frame `make_future_frame` gives to fill). Each forecast step
+        adds their effect at that step (`tsmamba.models.covariate_effects`). In long frames,
+        columns beside `unique_id, ds, y` with a value per series and time.
+    hist_exog : columns that are covariates observed only in the past (a neighbour's load,
+        yesterday's readings): inputs over the lookback, never needed for the future; the
+        history `predict` forecasts from must hold them. In long frames, as futr_exog.
     calendar : add calendar features of the time index as future covariates: hour of the day,
         day of the week and month of the year, as the frequency allows, each as a sine and a
         cosine (`tsmamba.covariates`); predict computes them itself.
@@ -105,9 +118,9 @@ class TSMambaForecaster(BaseEstimator):
                  learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
                  patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.98,
                  augment=None, mixup_sigma=1.0, teacher=None, distill_weight=0.5, val_size=0.2,
-                 time_col=None, freq=None, futr_exog=None, calendar=False, fill_gaps=None,
-                 drop_duplicates=None, id_col="unique_id", target_col="y", random_state=0,
-                 device="auto", progress=True):
+                 time_col=None, freq=None, futr_exog=None, hist_exog=None, calendar=False,
+                 fill_gaps=None, drop_duplicates=None, id_col="unique_id", target_col="y",
+                 random_state=0, device="auto", progress=True):
         self.model = model
         self.horizon = horizon
         self.lookback = lookback
@@ -136,6 +149,7 @@ class TSMambaForecaster(BaseEstimator):
         self.time_col = time_col
         self.freq = freq
         self.futr_exog = futr_exog
+        self.hist_exog = hist_exog
         self.calendar = calendar
         self.fill_gaps = fill_gaps
         self.drop_duplicates = drop_duplicates
@@ -181,20 +195,20 @@ class TSMambaForecaster(BaseEstimator):
         frame, long = options.read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
-        values, columns, covariates, known = self._targets_and_covariates(frame, long)
+        values, columns, covariates, known, past, observed = \
+            self._targets_and_covariates(frame, long)
         n_rows = len(values)
         train_stop = self._split(n_rows)
         scaler = fit_scaler(values, train_stop)
         scaled = torch.from_numpy(scaler.transform(values).astype(np.float32))  # (rows, m)
         on_device = scaled.to(device)  # windows are cut where the model runs
-        known_scaler = fit_scaler(known, train_stop) if covariates else None
-        known_scaled = (torch.from_numpy(known_scaler.transform(known).astype(np.float32))
-                        if covariates else None)  # (rows, k)
-        known_on_device = known_scaled.to(device) if covariates else None
+        known_scaler, known_scaled = _scaled(known, train_stop)  # (rows, k)
+        past_scaler, past_scaled = _scaled(observed, train_stop)  # (rows, p)
+        inputs = [t.to(device) if t is not None else None for t in (known_scaled, past_scaled)]
         train_windows = SlidingWindows(on_device, self.lookback, self.horizon, 0, train_stop,
-                                       known_on_device)
+                                       *inputs)
         val_windows = (SlidingWindows(on_device, self.lookback, self.horizon,
-                                      train_stop - self.lookback, n_rows, known_on_device)
+                                      train_stop - self.lookback, n_rows, *inputs)
                        if train_stop < n_rows else None)
         if len(train_windows) < self.batch_size and distributed.leads():  # said once per run
             warnings.warn(
@@ -205,8 +219,8 @@ class TSMambaForecaster(BaseEstimator):
                 stacklevel=2)
         network, config, result = self._train(
             params, columns, scaler, train_windows, val_windows, device, checkpoint_dir,
-            [scaled] if known_scaled is None else [scaled, known_scaled], train_stop,
-            len(covariates))
+            [t for t in (scaled, known_scaled, past_scaled) if t is not None], train_stop,
+            len(covariates), len(past))
         # Intervals: absolute errors on the validation windows, in the data's units.
         scores = (conformal.conformity_scores(network, val_windows) * scaler.scale_
                   if val_windows is not None and len(val_windows) else None)  # (n, f, m)
@@ -220,7 +234,10 @@ class TSMambaForecaster(BaseEstimator):
             series_ids=series_ids(df, self._frame_options().long, columns) if long else None,
             covariates=covariates,
             covariate_mean=known_scaler.mean_ if covariates else None,
-            covariate_scale=known_scaler.scale_ if covariates else None).apply(self)
+            covariate_scale=known_scaler.scale_ if covariates else None,
+            past_covariates=past, past_mean=past_scaler.mean_ if past else None,
+            past_scale=past_scaler.scale_ if past else None,
+            past_history=observed[-self.lookback:].copy() if past else None).apply(self)
         return self
 
     def _fit_panel(self, df, params, device, checkpoint_dir, problem: str):
@@ -232,8 +249,8 @@ class TSMambaForecaster(BaseEstimator):
                 "needs the same timestamps for every series (fill or trim them); the "
                 f"channel-independent models ({', '.join(CHANNEL_INDEPENDENT)}) train one "
                 "global model over every series' own windows and take unaligned series")
-        for name, value in (("futr_exog", self.futr_exog), ("calendar", self.calendar),
-                            ("teacher", self.teacher)):
+        for name, value in (("futr_exog", self.futr_exog), ("hist_exog", self.hist_exog),
+                            ("calendar", self.calendar), ("teacher", self.teacher)):
             if value:
                 raise TSMambaInputError(f"{name}= is not supported for a panel of unaligned "
                                         f"series yet ({problem}); align the series or leave "
@@ -286,7 +303,8 @@ class TSMambaForecaster(BaseEstimator):
         return self
 
     def _train(self, params, columns, scaler, train_windows, val_windows, device,
-               checkpoint_dir, data: list, split, n_covariates: int = 0, stacklevel: int = 3):
+               checkpoint_dir, data: list, split, n_covariates: int = 0, n_past: int = 0,
+               stacklevel: int = 3):
         """The network trained on the windows (checkpointed to `checkpoint_dir`, whose run
         is told by the parameters, the scaled `data` and the `split`); says so when training
         stopped at the epoch limit."""
@@ -301,7 +319,7 @@ class TSMambaForecaster(BaseEstimator):
         try:
             network, config, result = build_and_train(params, columns, scaler,
                                                       train_windows, val_windows, device,
-                                                      checkpointer, n_covariates)
+                                                      checkpointer, n_covariates, n_past)
         finally:
             if checkpointer is not None:
                 checkpointer.release()  # the directory is free for the next run
@@ -314,16 +332,19 @@ class TSMambaForecaster(BaseEstimator):
         return network, config, result
 
     def _targets_and_covariates(self, frame, long):
-        """The series to forecast (rows, m) and their names, and the covariates known in the
-        future: their names and values (rows, k), the futr_exog columns then the calendar."""
-        futr_exog = self._covariate_columns(frame.columns, long)
+        """The series to forecast (rows, m) and their names; the covariates known in the
+        future, their names and values (rows, k), the futr_exog columns then the calendar;
+        and those observed only in the past, their names and values (rows, p)."""
+        futr_exog = self._covariate_columns(frame.columns, long, self.futr_exog)
+        hist_exog = self._covariate_columns(frame.columns, long, self.hist_exog)
         if long:
-            absent = [c for c in check_futr_exog(self.futr_exog)
+            named = check_futr_exog(self.futr_exog) + check_hist_exog(self.hist_exog)
+            absent = [c for c in named
                       if covariate_column(c, frame.columns[0]) not in frame.columns]
             if absent:
-                raise TSMambaInputError(f"futr_exog names {absent}, which the long frame "
-                                        "lacks; name columns of the frame")
-        targets, exog = split_targets(frame.columns, futr_exog)
+                raise TSMambaInputError(f"{absent} are named as covariates, but the long frame "
+                                        "lacks them; name columns of the frame")
+        targets, exog, hist = split_targets(frame.columns, futr_exog, hist_exog)
         calendar = calendar_columns(frame.freq) if self.calendar else []
         if self.calendar and not calendar:
             raise TSMambaInputError(
@@ -333,30 +354,43 @@ class TSMambaForecaster(BaseEstimator):
         known = np.concatenate([frame.values[:, exog], calendar_features(frame.index, calendar)],
                                axis=1)  # (rows, k)
         return (frame.values[:, targets], [frame.columns[j] for j in targets],
-                futr_exog + calendar, known)
+                futr_exog + calendar, known, hist_exog, frame.values[:, hist])
 
-    def _covariate_columns(self, columns: list[str], long: bool) -> list[str]:
-        """The wide columns of the futr_exog covariates: as named, or, pivoted from a long
-        frame, one per covariate and series (`long_format.covariate_column`)."""
-        futr_exog = check_futr_exog(self.futr_exog)
+    def _covariate_columns(self, columns: list[str], long: bool, named) -> list[str]:
+        """The wide columns of the covariates `named` (futr_exog or hist_exog): as named,
+        or, pivoted from a long frame, one per covariate and series
+        (`long_format.covariate_column`)."""
+        names = check_exog("covariates", named)
         if not long:
-            return futr_exog
-        pivoted = {covariate_column(c, s) for c in futr_exog for s in columns}
+            return names
+        everything = check_futr_exog(self.futr_exog) + check_hist_exog(self.hist_exog)
+        pivoted = {covariate_column(c, s) for c in everything for s in columns}
         series = [s for s in columns if s not in pivoted]
-        return [covariate_column(c, s) for c in futr_exog for s in series]
+        return [covariate_column(c, s) for c in names for s in series]
 
-    def _history_from(self, df) -> tuple[np.ndarray, pd.DatetimeIndex, bool]:
+    def _history_from(self, df):
+        """The last lookback rows of `df`: the fitted series' values (lookback, m), their
+        timestamps, whether `df` is long, and the past covariates' values (lookback, p)."""
         frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
-        futr_exog = self._covariate_columns(frame.columns, long)  # not read here
+        futr_exog = self._covariate_columns(frame.columns, long, self.futr_exog)  # not read
+        past = self.past_covariates_
         missing = [c for c in self.columns_ if c not in frame.columns]
-        unseen = [c for c in frame.columns if c not in self.columns_ and c not in futr_exog]
+        unseen = [c for c in frame.columns
+                  if c not in self.columns_ and c not in futr_exog and c not in past]
         if missing or unseen:
             raise TSMambaInputError(
                 f"the columns differ from those seen in fit: missing {missing}, not seen in "
                 f"fit {unseen}; pass exactly the fitted columns {self.columns_}")
+        lacking = [c for c in past if c not in frame.columns]
+        if lacking:
+            raise TSMambaInputError(
+                f"the history lacks the hist_exog covariates {lacking}: the forecast reads "
+                "their values over the lookback; pass them beside the series")
         order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
-        return frame.values[-self.lookback:, order], frame.index[-self.lookback:], long
+        observed = frame.values[-self.lookback:, [frame.columns.index(c) for c in past]]
+        return (frame.values[-self.lookback:, order], frame.index[-self.lookback:], long,
+                observed)
 
     def predict(self, df=None, level=None, h=None, futr_df=None) -> pd.DataFrame:
         """Forecast `horizon` steps (or the first `h` of them) after the training data, or
@@ -386,20 +420,24 @@ class TSMambaForecaster(BaseEstimator):
             return self._predict_panel(df, steps, levels)
         if df is None:
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
+            observed = self.past_history_
         else:
-            history, index, long = self._history_from(df)
+            history, index, long, observed = self._history_from(df)
         future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
                                name=index.name)
         scaled = self.scaler_.transform(history).astype(np.float32)  # (lookback, m)
         x = torch.from_numpy(scaled).unsqueeze(0)  # (1, lookback, m)
-        if self.covariates_:
-            # Each step reads only its own covariates: steps past h stay zero, unread.
-            window = torch.zeros(1, self.lookback + self.horizon,
-                                 len(self.columns_) + len(self.covariates_))
-            window[0, :self.lookback, :len(self.columns_)] = x[0]
-            window[0, self.lookback:self.lookback + steps, len(self.columns_):] = \
-                torch.from_numpy(self._known_future(futr_df, future))
-            x = window  # (1, lookback + horizon, m + k)
+        m, k, p = len(self.columns_), len(self.covariates_), len(self.past_covariates_)
+        if k or p:
+            window = torch.zeros(1, self.lookback + self.horizon, m + k + p)
+            window[0, :self.lookback, :m] = x[0]
+            if k:  # each step reads only its own covariates: steps past h stay zero, unread
+                window[0, self.lookback:self.lookback + steps, m:m + k] = \
+                    torch.from_numpy(self._known_future(futr_df, future))
+            if p:
+                window[0, :self.lookback, m + k:] = torch.from_numpy(
+                    ((observed - self.past_mean_) / self.past_scale_).astype(np.float32))
+            x = window  # (1, lookback + horizon, m + k + p)
         elif futr_df is not None:
             raise TSMambaInputError("futr_df was given, but this model was fitted without "
                                     "futr_exog covariates; leave futr_df out")

@@ -43,6 +43,13 @@ class FittedState:
     covariates: list = _kept("json", default_factory=list)
     covariate_mean: np.ndarray | None = _kept("array", default=None)  # (k,)
     covariate_scale: np.ndarray | None = _kept("array", default=None)  # (k,)
+    # Covariates observed only in the past (hist_exog), in the network's order; their training
+    # rows' mean and scale, and their last lookback rows (original units), which predict reads
+    # when it forecasts from the end of the training data.
+    past_covariates: list = _kept("json", default_factory=list)
+    past_mean: np.ndarray | None = _kept("array", default=None)  # (p,)
+    past_scale: np.ndarray | None = _kept("array", default=None)  # (p,)
+    past_history: np.ndarray | None = _kept("array", default=None)  # (lookback, p)
     # A panel of unaligned series (`tsmamba.panel`): `columns` are its series, `history` holds
     # each one's last lookback values side by side by position, `history_index` each one's
     # last timestamp, and `conformity_scores` are (n, f, 1) in the scaled units.

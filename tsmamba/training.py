@@ -227,22 +227,25 @@ class Trained(NamedTuple):
 
 def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows,
                     val_windows: SlidingWindows | None, device: torch.device,
-                    checkpointer: Checkpointer | None = None, n_covariates: int = 0) -> Trained:
+                    checkpointer: Checkpointer | None = None, n_covariates: int = 0,
+                    n_past: int = 0) -> Trained:
     """The one way from estimator parameters (`TSMambaForecaster.get_params()`, validated by
     `tsmamba.validation.check_params`) to a trained network: `fit`, backtests and
     cross-validation all come here. The windows hold the series `columns`, scaled by `scaler`,
     on `device`; a `teacher` among the parameters distils (`distillation.teacher_forecast`).
-    With `n_covariates` known in the future (the windows carry them), the network adds their
-    effect (`models.future_covariates`).
+    With `n_covariates` known in the future or `n_past` observed only in the past (the windows
+    carry them), the network adds their effects (`models.covariate_effects`).
 
     Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
     so the same seed gives the same network on CPU (on the same number of threads, which
     `cpu_threads.training_threads` picks)."""
-    if n_covariates and params["teacher"] is not None:
+    if (n_covariates or n_past) and params["teacher"] is not None:
         raise TSMambaInputError("a teacher cannot distil into a model with covariates yet "
-                                "(futr_exog or calendar=True); fit without teacher=")
+                                "(futr_exog, hist_exog or calendar=True); fit without "
+                                "teacher=")
     config = build_config(params["model"], params["model_options"], n_series=len(columns),
-                          n_future_covariates=n_covariates, **params)
+                          n_future_covariates=n_covariates, n_past_covariates=n_past,
+                          **params)
     teacher = (teacher_forecast(params["teacher"], columns, params["lookback"],
                                 params["horizon"], scaler, device)
                if params["teacher"] is not None else None)

@@ -48,3 +48,11 @@ def test_fit_then_predict_with_futr_and_calendar(files, tmp_path):
                                  str(files / "futr.csv")])
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(io.StringIO(result.stdout), index_col=0)) == 4
+
+
+def test_hist_exog_is_an_input_read_from_the_history(files):
+    result = CliRunner().invoke(app, ["forecast", str(files / "train.csv"), "--hist-exog",
+                                      "price", *ARGS])
+    assert result.exit_code == 0, result.output
+    forecast = pd.read_csv(io.StringIO(result.stdout), index_col=0)
+    assert list(forecast.columns) == ["load"] and len(forecast) == 4

@@ -19,7 +19,7 @@ import numpy as np
 import torch.nn as nn
 
 from ..errors import TSMambaInputError
-from .future_covariates import FutureCovariates
+from .covariate_effects import CovariateEffects
 from .groupmamba import GroupMamba, GroupMambaConfig
 from .layers import PatchConfig, PatchForecaster
 from .mamba import Mamba, MambaConfig
@@ -145,12 +145,13 @@ def build_config(name: str, options: dict | None = None, **settings):
 
 
 def build_model(name: str, config) -> nn.Module:
-    """The network of `config`; with future covariates, wrapped to add their effect."""
+    """The network of `config`; with covariates, wrapped to add their effects."""
     try:
         network = MODELS[name][1](config)
     except ValueError as exc:  # sizes that do not fit together, e.g. heads vs width
         raise TSMambaInputError(f"model {name!r}: {exc}") from None
-    return FutureCovariates(network, config) if config.n_future_covariates else network
+    covariates = config.n_future_covariates or config.n_past_covariates
+    return CovariateEffects(network, config) if covariates else network
 
 
 __all__ = ["MODELS", "ALIASES", "CHANNEL_INDEPENDENT", "model_names", "check_model_name", "model_options",

@@ -120,9 +120,11 @@ class PatchConfig:
     stride: int
     dropout: float
     norm: str  # a key of NORMS: the instance normalisation around the network
-    # k: covariates known in the future, whose effect `future_covariates` adds (0: none). The
-    # one default here: files saved before covariates existed have none.
+    # k and p: covariates known in the future and observed only in the past, whose effects
+    # `covariate_effects` adds (0: none). The defaults here: files saved before covariates
+    # existed have none.
     n_future_covariates: int = 0
+    n_past_covariates: int = 0
 
 
 class PatchModel(nn.Module):
