@@ -103,9 +103,8 @@ def test_panel_errors_name_the_series_row_and_timestamp(fast):
             pytest.warns(UserWarning, match="training without early stopping"):
         TSMambaForecaster(**{**settings, "lookback": 100}).fit(ragged(4, low=100, high=103))
     teacher = TSMambaForecaster(**settings).fit(demo(n_rows=80, n_series=1))
-    for option in ({"calendar": True}, {"teacher": teacher}):
-        with pytest.raises(TSMambaInputError, match="not supported for a panel of unaligned"):
-            TSMambaForecaster(**settings, **option).fit(df)
+    with pytest.raises(TSMambaInputError, match="teacher= is not supported for a global model"):
+        TSMambaForecaster(**settings, teacher=teacher).fit(df)
     text = df.assign(y=df["y"].astype(object))
     text.loc[7, "y"] = "n/a"
     with pytest.raises(TSMambaInputError, match=r"column 'y' is not numeric .* 'n/a' at row 7"):
@@ -116,7 +115,7 @@ def test_predict_refuses_other_series_or_a_wide_frame(panel_fit):
     est, df, _ = panel_fit
     with pytest.raises(TSMambaInputError, match=r"missing \['100'\] \(1\)"):
         est.predict(df[df["unique_id"] != 100])
-    with pytest.raises(TSMambaInputError, match="fitted on a long frame of unaligned series"):
+    with pytest.raises(TSMambaInputError, match="fitted on a long frame of a panel"):
         est.predict(df.pivot(index="ds", columns="unique_id", values="y"))
     with pytest.warns(UserWarning, match="12 of 12 series are shorter than the lookback"):
         est.predict(df.groupby("unique_id").head(10))

@@ -437,13 +437,20 @@ class SlidingWindows:
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = self.start + indices.to(self.data.device)[:, None] + self._offsets  # (b, l + h)
+        return self.window(rows)
+
+    def window(self, rows: torch.Tensor, static: torch.Tensor | None = None):
+        """The (x, y) of the windows whose rows are `rows` (b, l + h); `static` (b, s), known
+        at every row, joins the future covariates (a panel's series features)."""
         window = self.data[rows]  # (b, lookback + horizon, m)
         x, y = window[:, : self.lookback], window[:, self.lookback:]
-        if self.covariates is None and self.past is None:
+        if self.covariates is None and self.past is None and static is None:
             return x, y
         parts = [F.pad(x, (0, 0, 0, self.horizon))]  # (b, lookback + horizon, m)
         if self.covariates is not None:
             parts.append(self.covariates[rows])  # (b, l + h, k)
+        if static is not None:
+            parts.append(static[:, None, :].expand(-1, rows.shape[1], -1))  # (b, l + h, s)
         if self.past is not None:
             past = self.past[rows]  # (b, l + h, p), a copy
             past[:, self.lookback:] = 0  # not observed when the forecast is made

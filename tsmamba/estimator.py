@@ -23,14 +23,22 @@ from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
-from .long_format import (check_long, covariate_column, is_long, long_future, misalignment,
-                          series_ids, to_long)
+from .long_format import (LongColumns, check_long, covariate_column, future_rows, is_long,
+                          long_future, misalignment, series_ids, to_long)
 from .models import ALIASES, CHANNEL_INDEPENDENT
 from .panel import (MAX_VALIDATION_WINDOWS, PanelWindows, forecast_panel,
-                    future_stamps, panel_scaler, read_panel, scaled_values, validation_stops,
-                    warn_short, window_starts)
+                    future_stamps, panel_scaler, read_panel, read_static, scaled_values,
+                    validation_stops, warn_short, window_starts)
 from .training import build_and_train
 from .validation import check_params, positive_int, resolve_device
+
+
+def _scaled_by(values: np.ndarray, training: np.ndarray):
+    """As `_scaled`, the scaler fitted on the rows where `training` (rows,) holds."""
+    if values.shape[1] == 0:
+        return None, None
+    scaler = fit_scaler(values[training], int(training.sum()))
+    return scaler, torch.from_numpy(scaler.transform(values).astype(np.float32))
 
 
 def _scaled(values: np.ndarray, train_stop: int):
@@ -99,6 +107,9 @@ class TSMambaForecaster(BaseEstimator):
     hist_exog : columns that are covariates observed only in the past (a neighbour's load,
         yesterday's readings): inputs over the lookback, never needed for the future; the
         history `predict` forecasts from must hold them. In long frames, as futr_exog.
+    stat_exog : the columns of `fit(static_df=...)` to use as static features of each series
+        (None: all of them); a long frame with static features trains the channel-independent
+        models as one global model, whose covariates' effects then depend on them.
     calendar : add calendar features of the time index as future covariates: hour of the day,
         day of the week and month of the year, as the frequency allows, each as a sine and a
         cosine (`tsmamba.covariates`); predict computes them itself.
@@ -118,7 +129,8 @@ class TSMambaForecaster(BaseEstimator):
                  learning_rate=1e-3, batch_size=64, max_epochs=40, max_steps_per_epoch=25,
                  patience=5, lr_decay=1.0, warmup_epochs=0, loss="huber", ema_decay=0.98,
                  augment=None, mixup_sigma=1.0, teacher=None, distill_weight=0.5, val_size=0.2,
-                 time_col=None, freq=None, futr_exog=None, hist_exog=None, calendar=False,
+                 time_col=None, freq=None, futr_exog=None, hist_exog=None, stat_exog=None,
+                 calendar=False,
                  fill_gaps=None, drop_duplicates=None, id_col="unique_id", target_col="y",
                  random_state=0, device="auto", progress=True):
         self.model = model
@@ -150,6 +162,7 @@ class TSMambaForecaster(BaseEstimator):
         self.freq = freq
         self.futr_exog = futr_exog
         self.hist_exog = hist_exog
+        self.stat_exog = stat_exog
         self.calendar = calendar
         self.fill_gaps = fill_gaps
         self.drop_duplicates = drop_duplicates
@@ -175,7 +188,7 @@ class TSMambaForecaster(BaseEstimator):
         return n_rows - n_val
 
     # -- scikit-learn API ------------------------------------------------------------------
-    def fit(self, df, y=None, checkpoint_dir=None):
+    def fit(self, df, y=None, checkpoint_dir=None, static_df=None):
         """Validate `df` (a wide or long frame), train the network, and return self.
 
         With `checkpoint_dir`, every epoch is checkpointed there (atomically); calling fit
@@ -190,8 +203,12 @@ class TSMambaForecaster(BaseEstimator):
         if is_long(df, options.long):
             check_long(df, options.long)
             problem = misalignment(df, options.long)
-            if problem:
-                return self._fit_panel(df, params, device, checkpoint_dir, problem)
+            if problem or static_df is not None:
+                return self._fit_panel(df, params, device, checkpoint_dir, problem, static_df)
+        elif static_df is not None:
+            raise TSMambaInputError(
+                "static_df gives features per series of a long frame (unique_id, ds, y): melt "
+                "the wide frame to that form (df.melt(...)) to use them")
         frame, long = options.read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
@@ -240,22 +257,36 @@ class TSMambaForecaster(BaseEstimator):
             past_history=observed[-self.lookback:].copy() if past else None).apply(self)
         return self
 
-    def _fit_panel(self, df, params, device, checkpoint_dir, problem: str):
+    def _fit_panel(self, df, params, device, checkpoint_dir, problem, static_df):
         """Fit one global network over the windows of every series of a long frame whose
-        series are not aligned (`tsmamba.panel`): channel-independent models only."""
+        series are not aligned, or that comes with static features (`tsmamba.panel`):
+        channel-independent models only. Covariates are each series' own."""
         if self.model not in CHANNEL_INDEPENDENT:
+            why = (f"{problem}. model={self.model!r} mixes the series of each timestamp, so it "
+                   "needs the same timestamps for every series (fill or trim them)" if problem
+                   else f"static_df was given, but model={self.model!r} forecasts the aligned "
+                   "series jointly, each with its own output, which a constant per series "
+                   "cannot inform")
             raise TSMambaInputError(
-                f"{problem}. model={self.model!r} mixes the series of each timestamp, so it "
-                "needs the same timestamps for every series (fill or trim them); the "
-                f"channel-independent models ({', '.join(CHANNEL_INDEPENDENT)}) train one "
-                "global model over every series' own windows and take unaligned series")
-        for name, value in (("futr_exog", self.futr_exog), ("hist_exog", self.hist_exog),
-                            ("calendar", self.calendar), ("teacher", self.teacher)):
-            if value:
-                raise TSMambaInputError(f"{name}= is not supported for a panel of unaligned "
-                                        f"series yet ({problem}); align the series or leave "
-                                        f"{name} out")
-        panel = read_panel(df, self._frame_options().long, self.freq)
+                f"{why}; the channel-independent models ({', '.join(CHANNEL_INDEPENDENT)}) "
+                "train one global model over every series' own windows, and take unaligned "
+                "series and static features")
+        if self.teacher is not None:
+            raise TSMambaInputError("teacher= is not supported for a global model over a panel "
+                                    f"yet ({problem or 'static features'}); leave it out")
+        options = self._frame_options()
+        panel = read_panel(df, options.long, self.freq)
+        futr, hist = check_futr_exog(self.futr_exog), check_hist_exog(self.hist_exog)
+        absent = [c for c in futr + hist if c not in panel.covariates]
+        if absent:
+            raise TSMambaInputError(f"{absent} are named as covariates, but the long frame "
+                                    "lacks them; name columns of the frame")
+        static, static_names = (read_static(static_df, options.long, panel.names, self.stat_exog)
+                                if static_df is not None else (np.empty((len(panel.names), 0)), []))
+        calendar = calendar_columns(panel.freq) if self.calendar else []
+        if self.calendar and not calendar:
+            raise TSMambaInputError(f"calendar=True finds no calendar feature at the frequency "
+                                    f"{panel.freq.freqstr}; leave calendar=False")
         warn_short(panel, self.lookback)
         lengths, size = panel.lengths, self.lookback + self.horizon
         stops = validation_stops(lengths, self.val_size, self.lookback, self.horizon)
@@ -266,30 +297,48 @@ class TSMambaForecaster(BaseEstimator):
                           "stopping", stacklevel=3)
         scaler = panel_scaler(panel, stops)
         scaled = scaled_values(panel, scaler)  # (rows, 1)
-        on_device = scaled.to(device)
+        # The covariates: one scale each over every series' training rows; static features
+        # over the series.
+        series = np.repeat(np.arange(len(lengths)), lengths)  # (rows,)
+        training = np.arange(len(panel.values)) - panel.offsets[series] < stops[series]
+        known = np.column_stack([panel.covariates[c] for c in futr]
+                                + [calendar_features(panel.times, calendar)]) \
+            if futr or calendar else np.empty((len(panel.values), 0))
+        observed = (np.column_stack([panel.covariates[c] for c in hist]) if hist
+                    else np.empty((len(panel.values), 0)))
+        known_scaler, known_scaled = _scaled_by(known, training)
+        past_scaler, past_scaled = _scaled_by(observed, training)
+        static_scaler, static_scaled = _scaled_by(static, np.ones(len(static), bool))
+        on = [t.to(device) if t is not None else None
+              for t in (scaled, known_scaled, past_scaled, static_scaled)]
         zeros = np.zeros_like(lengths)
-        train_windows = PanelWindows(on_device, window_starts(panel.offsets, zeros, stops, size),
-                                     self.lookback, self.horizon)
+
+        def windows(first, stop, at_most=None):
+            starts = window_starts(panel.offsets, first, stop, size, at_most)
+            return PanelWindows(on[0], starts, self.lookback, self.horizon, on[1], on[2], on[3],
+                                panel.series_of(starts))
+
+        train_windows = windows(zeros, stops)
         if len(train_windows) == 0:
             raise TSMambaInputError(
                 f"no series has the lookback {self.lookback} + horizon {self.horizon} = {size} "
                 f"rows a training window spans (the longest has {lengths.max()}); lower "
                 "lookback or horizon")
         held = stops < lengths
-        val_windows = (PanelWindows(on_device, window_starts(
-            panel.offsets, np.where(held, stops - self.lookback, lengths), lengths, size,
-            MAX_VALIDATION_WINDOWS),
-            self.lookback, self.horizon) if held.any() else None)
+        val_windows = (windows(np.where(held, stops - self.lookback, lengths), lengths,
+                               MAX_VALIDATION_WINDOWS) if held.any() else None)
         untrained = int((stops < size).sum())
         if untrained and distributed.leads():
             warnings.warn(f"{untrained} of {len(lengths)} series are too short for a training "
                           f"window of lookback {self.lookback} + horizon {self.horizon} rows; "
                           "the global model forecasts them from what it learnt on the others",
                           stacklevel=3)
+        n_known = known.shape[1] + static.shape[1]
         network, config, result = self._train(
             params, [self.target_col], scaler, train_windows, val_windows, device,
-            checkpoint_dir, [scaled, torch.from_numpy(panel.offsets)], stops.tolist(),
-            stacklevel=4)
+            checkpoint_dir, [t for t in (scaled, torch.from_numpy(panel.offsets), known_scaled,
+                                         past_scaled, static_scaled) if t is not None],
+            stops.tolist(), n_known, observed.shape[1], stacklevel=4)
         # Intervals: the validation windows' absolute errors in scaled units, (n, f, 1):
         # predict multiplies them by each series' own scale.
         scores = (conformal.conformity_scores(network, val_windows)
@@ -299,7 +348,16 @@ class TSMambaForecaster(BaseEstimator):
             history_index=panel.ends, device=str(device), columns=panel.names,
             best_epoch=result.best_epoch, n_epochs=result.epoch, training_log=result.log,
             history=panel.last_rows(self.lookback), input_format="long",
-            conformity_scores=scores, series_ids=panel.ids, ragged=True).apply(self)
+            conformity_scores=scores, series_ids=panel.ids, ragged=True,
+            covariates=futr + calendar,
+            covariate_mean=known_scaler.mean_ if known_scaler else None,
+            covariate_scale=known_scaler.scale_ if known_scaler else None,
+            past_covariates=hist, past_mean=past_scaler.mean_ if past_scaler else None,
+            past_scale=past_scaler.scale_ if past_scaler else None,
+            past_history=panel.last_rows(self.lookback, observed) if hist else None,
+            static_covariates=static_names, static_values=static if static_names else None,
+            static_mean=static_scaler.mean_ if static_scaler else None,
+            static_scale=static_scaler.scale_ if static_scaler else None).apply(self)
         return self
 
     def _train(self, params, columns, scaler, train_windows, val_windows, device,
@@ -414,10 +472,7 @@ class TSMambaForecaster(BaseEstimator):
                                     "validation split (val_size=0 or too few rows); refit with "
                                     "val_size > 0 to get intervals")
         if self.ragged_:
-            if futr_df is not None:
-                raise TSMambaInputError("futr_df was given, but this model was fitted without "
-                                        "futr_exog covariates; leave futr_df out")
-            return self._predict_panel(df, steps, levels)
+            return self._predict_panel(df, steps, levels, futr_df)
         if df is None:
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
             observed = self.past_history_
@@ -457,16 +512,16 @@ class TSMambaForecaster(BaseEstimator):
                            self._frame_options().long, levels, getattr(self, "series_ids_", None))
         return forecast
 
-    def _predict_panel(self, df, steps: int, levels: list) -> pd.DataFrame:
+    def _predict_panel(self, df, steps: int, levels: list, futr_df=None) -> pd.DataFrame:
         """A panel's forecast, long: each series from its own end (the training data's, or
         that of `df`, a long frame of the same series)."""
-        history, ends = self.history_, self.history_index_
+        history, ends, observed = self.history_, self.history_index_, self.past_history_
+        options = self._frame_options()
         if df is not None:
-            options = self._frame_options()
             if not is_long(df, options.long):
                 raise TSMambaInputError(
-                    "this model was fitted on a long frame of unaligned series; pass the "
-                    f"history to forecast from in that form ({options.long.id_col!r}, "
+                    "this model was fitted on a long frame of a panel; pass the history to "
+                    f"forecast from in that form ({options.long.id_col!r}, "
                     f"{options.long.time_col!r}, {options.long.target_col!r})")
             check_long(df, options.long)
             panel = read_panel(df, options.long, self.freq_)
@@ -477,26 +532,74 @@ class TSMambaForecaster(BaseEstimator):
                     f"the series differ from those seen in fit: missing {missing[:5]} "
                     f"({len(missing)}), not seen in fit {unseen[:5]} ({len(unseen)}); pass a "
                     "frame with exactly the fitted series")
+            lacking = [c for c in self.past_covariates_ if c not in panel.covariates]
+            if lacking:
+                raise TSMambaInputError(
+                    f"the history lacks the hist_exog covariates {lacking}: the forecast reads "
+                    "their values over the lookback; pass them beside y")
             warn_short(panel, self.lookback)
             where = {name: i for i, name in enumerate(panel.names)}
             order = np.array([where[name] for name in self.columns_])
             history = np.ascontiguousarray(panel.last_rows(self.lookback)[:, order])
             ends = panel.ends[order]
-        values = forecast_panel(self.model_, self.scaler_, history)
+            if self.past_covariates_:
+                observed = panel.last_rows(self.lookback, np.column_stack(
+                    [panel.covariates[c] for c in self.past_covariates_]))[:, order]
+        stamps = future_stamps(ends, self.freq_, steps)  # (n * steps,), series after series
+        values = forecast_panel(self.model_, self.scaler_, history, self.horizon,
+                                self._panel_inputs(futr_df, stamps, steps, observed))
         values = values[:steps]  # (steps, n)
-        names = self._frame_options().long
         alias = ALIASES[self.model]
         ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
         forecast = pd.DataFrame({
-            names.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
-            names.time_col: future_stamps(ends, self.freq_, steps),
-            alias: values.T.ravel()})
+            options.long.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
+            options.long.time_col: stamps, alias: values.T.ravel()})
         for lvl in levels:
             half = (conformal.half_widths(self.conformity_scores_, lvl)[:steps]
                     * self.scaler_.scale_).T.ravel()  # (n * steps,), the data's units
             forecast[f"{alias}-lo-{lvl:g}"] = forecast[alias] - half
             forecast[f"{alias}-hi-{lvl:g}"] = forecast[alias] + half
         return forecast
+
+    def _panel_inputs(self, futr_df, stamps, steps: int, observed) -> np.ndarray | None:
+        """(n, lookback + horizon, c) scaled covariates of each series' window, as
+        `PanelWindows` lays them out (future, static, past), or None when it has none."""
+        n, l, f = len(self.columns_), self.lookback, self.horizon
+        futr = check_futr_exog(self.futr_exog)
+        blocks = []
+        if self.covariates_:
+            if futr and futr_df is None:
+                raise TSMambaInputError(
+                    f"this model was fitted with futr_exog={futr}: pass their values at each "
+                    "series' timestamps to forecast as predict(futr_df=...) (on the command "
+                    "line: --futr FILE); make_future_frame() gives that frame to fill")
+            given = (future_rows(as_pandas(futr_df), LongColumns(
+                self.id_col, self._frame_options().long.time_col, self.target_col, tuple(futr)),
+                pd.MultiIndex.from_arrays([np.repeat(self.columns_, steps), stamps]))
+                .to_numpy(dtype=np.float64) if futr else np.empty((n * steps, 0)))
+            bad = ~np.isfinite(given)
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise TSMambaInputError(
+                    f"futr_df's column {futr[col]!r} has no finite value for series "
+                    f"{self.columns_[row // steps]!r} at {stamps[row]}; fill in the future values")
+            calendar = self.covariates_[len(futr):]
+            known = np.concatenate([given, calendar_features(stamps, calendar)], axis=1)
+            known = (known - self.covariate_mean_) / self.covariate_scale_
+            block = np.zeros((n, l + f, known.shape[1]))
+            block[:, l:l + steps] = known.reshape(n, steps, -1)  # steps past h stay unread
+            blocks.append(block)
+        elif futr_df is not None:
+            raise TSMambaInputError("futr_df was given, but this model was fitted without "
+                                    "futr_exog covariates; leave futr_df out")
+        if self.static_covariates_:
+            static = (self.static_values_ - self.static_mean_) / self.static_scale_  # (n, s)
+            blocks.append(np.repeat(static[:, None, :], l + f, axis=1))
+        if self.past_covariates_:
+            block = np.zeros((n, l + f, len(self.past_covariates_)))
+            block[:, :l] = ((observed - self.past_mean_) / self.past_scale_).transpose(1, 0, 2)
+            blocks.append(block)
+        return np.concatenate(blocks, axis=2).astype(np.float32) if blocks else None
 
     def _n_calendar(self) -> int:
         return len(calendar_columns(self.freq_)) if self.calendar else 0
@@ -544,12 +647,22 @@ class TSMambaForecaster(BaseEstimator):
         `horizon` steps (or `h`) after the training data, or after the end of `df`, as its
         index, and one column per futr_exog covariate, all NaN."""
         check_is_fitted(self, "model_")
-        self._aligned_only("make_future_frame()")
         steps = self._steps(h)
+        futr_exog = check_futr_exog(self.futr_exog)
+        if self.ragged_:  # each series' own next steps
+            names = self._frame_options().long
+            ends = self.history_index_
+            if df is not None:
+                panel = read_panel(as_pandas(df), names, self.freq_)
+                where = {name: i for i, name in enumerate(panel.names)}
+                ends = panel.ends[[where[c] for c in self.columns_ if c in where]]
+            ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
+            frame = pd.DataFrame({names.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
+                                  names.time_col: future_stamps(ends, self.freq_, steps)})
+            return frame.assign(**{c: np.nan for c in futr_exog})
         index = self.history_index_ if df is None else self._history_from(as_pandas(df))[1]
         future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
                                name=index.name)
-        futr_exog = check_futr_exog(self.futr_exog)
         if self.input_format_ == "long":  # Nixtla's make_future_dataframe: a row a series and step
             names = self._frame_options().long
             ids = self.series_ids_ if self.series_ids_ is not None else self.columns_

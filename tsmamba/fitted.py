@@ -49,7 +49,13 @@ class FittedState:
     past_covariates: list = _kept("json", default_factory=list)
     past_mean: np.ndarray | None = _kept("array", default=None)  # (p,)
     past_scale: np.ndarray | None = _kept("array", default=None)  # (p,)
-    past_history: np.ndarray | None = _kept("array", default=None)  # (lookback, p)
+    past_history: np.ndarray | None = _kept("array", default=None)  # (lookback, p); panel: n, p
+    # A panel's static features (`static_df`): their names, each series' values (n, s) in
+    # the data's units, and their mean and scale over the series.
+    static_covariates: list = _kept("json", default_factory=list)
+    static_values: np.ndarray | None = _kept("array", default=None)  # (n, s)
+    static_mean: np.ndarray | None = _kept("array", default=None)  # (s,)
+    static_scale: np.ndarray | None = _kept("array", default=None)  # (s,)
     # A panel of unaligned series (`tsmamba.panel`): `columns` are its series, `history` holds
     # each one's last lookback values side by side by position, `history_index` each one's
     # last timestamp, and `conformity_scores` are (n, f, 1) in the scaled units.

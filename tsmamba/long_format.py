@@ -51,8 +51,8 @@ def check_long(df: pd.DataFrame, columns: LongColumns) -> None:
     if extra:
         raise TSMambaInputError(f"the long frame has columns besides {ids!r}, {time_col!r} and "
                                 f"{target!r}: {extra}; name the covariates known in the future "
-                                "in futr_exog (covariates observed only in the past are not "
-                                "supported yet), or drop them")
+                                "in futr_exog and those observed only in the past in "
+                                "hist_exog, or drop them")
 
     if df[ids].isna().any():
         row = int(df[ids].isna().to_numpy().argmax())
@@ -150,11 +150,9 @@ def model_columns(frame: pd.DataFrame, *not_models: str) -> list[str]:
             and pd.api.types.is_numeric_dtype(frame[c])]
 
 
-def long_future(futr_df, columns: LongColumns, series: list[str],
-                future: pd.DatetimeIndex) -> pd.DataFrame:
-    """A long `futr_df` (id, time and the covariate columns) as the wide frame that
-    `covariates.future_values` reads: the time column, then a column per covariate and series.
-    Every (series, timestamp) pair to forecast needs its row; a missing one is named."""
+def future_rows(futr_df, columns: LongColumns, wanted: pd.MultiIndex) -> pd.DataFrame:
+    """The covariate columns of a long `futr_df` (id, time and the covariates) at the
+    (series, timestamp) pairs `wanted`, in that order; a missing pair is named."""
     if not isinstance(futr_df, pd.DataFrame):
         raise TypeError(f"futr_df must be a pandas DataFrame, got {type(futr_df).__name__}; "
                         "make_future_frame() gives one to fill")
@@ -173,14 +171,20 @@ def long_future(futr_df, columns: LongColumns, series: list[str],
         raise TSMambaInputError(f"futr_df repeats the ({ids}, {time_col}) pairs "
                                 f"{[(s, str(t)) for s, t in keys[keys.duplicated()][:3]]}; give "
                                 "one row per series and timestamp")
-    wanted = pd.MultiIndex.from_product([series, future])
     lacking = wanted.difference(keys, sort=False)
     if len(lacking):
         raise TSMambaInputError(
             f"futr_df lacks {len(lacking)} of the {len(wanted)} (series, timestamp) pairs to "
             f"forecast, for example {[(s, str(t)) for s, t in lacking[:3]]}; it needs a row for "
             "each series at each timestamp to forecast (make_future_frame() lists them)")
-    rows = futr_df.set_axis(keys)[list(columns.covariates)].loc[wanted]
+    return futr_df.set_axis(keys)[list(columns.covariates)].loc[wanted]
+
+
+def long_future(futr_df, columns: LongColumns, series: list[str],
+                future: pd.DatetimeIndex) -> pd.DataFrame:
+    """A long `futr_df` as the wide frame that `covariates.future_values` reads: the time
+    column, then a column per covariate and series, at the timestamps `future`."""
+    rows = future_rows(futr_df, columns, pd.MultiIndex.from_product([series, future]))
     wide = rows.unstack(level=0)  # (timestamps, (covariate, series))
     wide.columns = [covariate_column(c, s) for c, s in wide.columns]
-    return wide.rename_axis(time_col).reset_index()
+    return wide.rename_axis(columns.time_col).reset_index()

@@ -82,7 +82,8 @@ def _write_all(estimator, folder: Path) -> None:
                                  "a model that cannot forecast")
     save_file(weights, str(folder / "weights.safetensors"))
     arrays = {item.name: getattr(state, item.name) for item in FittedState.stored_as("array")}
-    save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()
+    # Copies: pandas hands out read-only arrays, which torch refuses to wrap quietly.
+    save_file({k: torch.from_numpy(np.array(v, order="C")) for k, v in arrays.items()
                if v is not None}, str(folder / "history.safetensors"))
     params = {k: _json_safe(v) for k, v in estimator.get_params().items()}
     _write_json(folder / "config.json", {"params": params,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 
 from .data import SlidingWindows, _check_finite, _check_value_columns, _parse_times, as_offset
@@ -41,18 +42,28 @@ class RaggedPanel:
     offsets: np.ndarray  # (n + 1,) int64: series i is values[offsets[i]:offsets[i + 1]]
     ends: pd.DatetimeIndex  # (n,) each series' last timestamp
     freq: pd.DateOffset
+    times: pd.DatetimeIndex  # (rows,) the timestamps of `values`
+    # The covariate columns the frame has (of those `LongColumns.covariates` names): name ->
+    # (rows,) float64, in the order of `values`.
+    covariates: dict
 
     @property
     def lengths(self) -> np.ndarray:  # (n,)
         return np.diff(self.offsets)
 
-    def last_rows(self, count: int) -> np.ndarray:
-        """(count, n): each series' last `count` values, the series side by side by position
-        (not by time: their ends differ). A shorter series is padded at its start with its
-        first value, as `Patching` pads the end with the last."""
+    def last_rows(self, count: int, values: np.ndarray | None = None) -> np.ndarray:
+        """(count, n, ...): each series' last `count` values (or rows of `values`, an array
+        in the order of `values`), the series side by side by position (not by time: their
+        ends differ). A shorter series is padded at its start with its first value, as
+        `Patching` pads the end with the last."""
         rows = self.offsets[1:, None] - count + np.arange(count)  # (n, count)
         rows = np.maximum(rows, self.offsets[:-1, None])
-        return np.ascontiguousarray(self.values[rows].T)
+        picked = (self.values if values is None else values)[rows.T]  # (count, n, ...)
+        return np.ascontiguousarray(picked)
+
+    def series_of(self, rows: np.ndarray) -> np.ndarray:
+        """The series (0 .. n - 1) that each of `rows` belongs to."""
+        return np.searchsorted(self.offsets, rows, side="right") - 1
 
 
 def _infer_freq(times: np.ndarray, codes: np.ndarray, offsets: np.ndarray) -> pd.DateOffset:
@@ -87,15 +98,23 @@ def read_panel(df: pd.DataFrame, columns: LongColumns, freq=None) -> RaggedPanel
     except TypeError:  # ids of mixed types: in the order of first appearance
         codes, uniques = pd.factorize(df[ids], sort=False)
     order = np.lexsort((times.as_unit("ns").asi8, codes))  # by series, then time
+    user_times = times  # in the frame's own row order, for errors that name a row
     codes, times, values = codes[order], times[order], values[order]
     offsets = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
     offset = as_offset(freq) if freq is not None else _infer_freq(
         times.as_unit("ns").to_numpy(), codes, offsets)
     _check_regular(times, codes, offset, df[ids].to_numpy()[order], order, freq is not None)
+    covariates = {}
+    for name in columns.covariates:
+        if name in df.columns:
+            _check_value_columns(df[[name]], user_times)
+            column = df[name].to_numpy(dtype=np.float64)
+            _check_finite(column[:, None], [name], user_times)
+            covariates[name] = column[order]
     names = [str(uid) for uid in uniques]
     return RaggedPanel(names=names, ids=series_ids(df, columns, names), values=values,
                        offsets=offsets.astype(np.int64), ends=times[offsets[1:] - 1],
-                       freq=offset)
+                       freq=offset, times=times, covariates=covariates)
 
 
 def _check_regular(times: pd.DatetimeIndex, codes: np.ndarray, offset: pd.DateOffset,
@@ -117,6 +136,45 @@ def _check_regular(times: pd.DatetimeIndex, codes: np.ndarray, offset: pd.DateOf
             f"has timestamp {times[k + 1]} (row {rows[k + 1]}) less than one step after "
             f"{times[k]}; fix or drop it")
     raise TSMambaInputError(f"series {uid!r} {what}{hint}; {len(wrong)} such places in all")
+
+
+def read_static(static_df, columns: LongColumns, names: list[str], stat_exog) -> tuple:
+    """The static features of each series, (n, s) float64 in the order of `names`, and their
+    names: the `stat_exog` columns of `static_df` (a frame with the id column and one row a
+    series), or all its columns but the id when stat_exog is None."""
+    if not isinstance(static_df, pd.DataFrame):
+        raise TypeError(f"static_df must be a pandas DataFrame with a {columns.id_col!r} "
+                        f"column and one row a series, got {type(static_df).__name__}")
+    ids = columns.id_col
+    if ids not in static_df.columns:
+        raise TSMambaInputError(f"static_df has no {ids!r} column; its columns are "
+                                f"{list(static_df.columns)}: give each series' id there")
+    features = [c for c in static_df.columns if c != ids] if stat_exog is None else stat_exog
+    absent = [c for c in features if c not in static_df.columns]
+    if absent or not features:
+        raise TSMambaInputError(f"stat_exog names {absent}, which static_df lacks" if absent
+                                else "static_df has no feature column besides the ids")
+    keys = static_df[ids].astype(str)
+    if keys.duplicated().any():
+        raise TSMambaInputError(f"static_df repeats the series {sorted(set(keys[keys.duplicated()]))[:5]}; "
+                                "give one row a series")
+    lacking = sorted(set(names) - set(keys))
+    if lacking:
+        raise TSMambaInputError(f"static_df lacks {len(lacking)} of the series, for example "
+                                f"{lacking[:5]}; give every series a row")
+    table = static_df.set_index(keys)[features]
+    for name in features:
+        column = table[name]
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            raise TSMambaInputError(f"static_df's column {name!r} is not numeric (dtype "
+                                    f"{column.dtype}); encode it as numbers (0/1 for a category)")
+    values = table.loc[names].to_numpy(dtype=np.float64)  # (n, s)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise TSMambaInputError(f"static_df's column {features[col]!r} has no finite value for "
+                                f"series {names[row]!r} ({values[row, col]}); fill it")
+    return values, list(features)
 
 
 def warn_short(panel: RaggedPanel, lookback: int) -> None:
@@ -187,35 +245,43 @@ def window_starts(offsets: np.ndarray, first: np.ndarray, stop: np.ndarray, size
 
 class PanelWindows(SlidingWindows):
     """SlidingWindows over a ragged panel: window i starts at row `starts[i]` of the
-    concatenated (rows, 1) values, so no window crosses from one series into the next."""
+    concatenated (rows, 1) values, so no window crosses from one series into the next. The
+    covariates are rows of (rows, k) and (rows, p) arrays in the same order; `static` (n, s)
+    holds each series' features, which window i reads through `series[i]`."""
 
-    def __init__(self, data: torch.Tensor, starts: np.ndarray, lookback: int, horizon: int):
-        super().__init__(data, lookback, horizon)
+    def __init__(self, data: torch.Tensor, starts: np.ndarray, lookback: int, horizon: int,
+                 covariates: torch.Tensor | None = None, past: torch.Tensor | None = None,
+                 static: torch.Tensor | None = None, series: np.ndarray | None = None):
+        super().__init__(data, lookback, horizon, covariates=covariates, past=past)
         self.starts = torch.from_numpy(starts).to(data.device)  # (windows,)
         self.count = len(starts)
+        self.static = static
+        self.series = None if static is None else torch.from_numpy(series).to(data.device)
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = self.starts[indices.to(self.data.device)][:, None] + self._offsets  # (b, l + h)
-        window = self.data[rows]  # (b, lookback + horizon, 1)
-        return window[:, : self.lookback], window[:, self.lookback:]
+        indices = indices.to(self.data.device)
+        rows = self.starts[indices][:, None] + self._offsets  # (b, l + h)
+        return self.window(rows, None if self.static is None else self.static[self.series[indices]])
 
 
 PREDICT_SERIES = 4096  # series forecast in one forward pass: bounded memory at any panel size
 
 
 @torch.no_grad()
-def forecast_panel(model, scaler: StandardScaler, history: np.ndarray) -> np.ndarray:
-    """(f, n) forecasts in the data's units from (lookback, n) histories, side by side
-    by position: the network is channel-independent, so each series is one more variate."""
+def forecast_panel(model, scaler: StandardScaler, history: np.ndarray, horizon: int,
+                   inputs: np.ndarray | None = None) -> np.ndarray:
+    """(f, n) forecasts in the data's units from (lookback, n) histories, side by side by
+    position, each series one window of the batch; `inputs` (n, lookback + f, c) are each
+    window's scaled covariates, in `PanelWindows`' layout after the target."""
     device = next(model.parameters()).device
     scaled = scaler.transform(history).astype(np.float32)  # (lookback, n)
+    x = torch.from_numpy(np.ascontiguousarray(scaled.T)).unsqueeze(-1)  # (n, lookback, 1)
+    if inputs is not None:
+        x = torch.cat([F.pad(x, (0, 0, 0, horizon)), torch.from_numpy(inputs)], dim=-1)
     model.eval()
-    # Each chunk contiguous: a strided input takes other kernels, with other roundings, and
-    # a saved model must forecast what the fitted one did, bit for bit.
-    parts = [model(torch.from_numpy(np.ascontiguousarray(scaled[None, :, j:j + PREDICT_SERIES]))
-                   .to(device))[0].cpu()
-             for j in range(0, scaled.shape[1], PREDICT_SERIES)]  # (f, chunk) each
-    forecast = torch.cat(parts, dim=1).numpy().astype(np.float64)
+    parts = [model(x[j:j + PREDICT_SERIES].to(device))[:, :, 0].cpu()
+             for j in range(0, x.shape[0], PREDICT_SERIES)]  # (chunk, f) each
+    forecast = torch.cat(parts).numpy().T.astype(np.float64)  # (f, n)
     return scaler.inverse_transform(forecast)
 
 

@@ -55,7 +55,7 @@ def _choice(name: str, value, choices, allow_none: bool = True) -> None:
 def check_params(params: Mapping) -> None:
     """Raise TypeError or TSMambaInputError for the first estimator parameter that cannot be
     used; `params` as `TSMambaForecaster.get_params()` returns them."""
-    from .covariates import check_futr_exog, check_hist_exog
+    from .covariates import check_exog, check_futr_exog, check_hist_exog
     from .data import DROP_DUPLICATES, FILL_GAPS, as_offset
     from .distillation import check_teacher_type
 
@@ -93,6 +93,7 @@ def check_params(params: Mapping) -> None:
         raise TypeError(f"progress must be True or False, got {params['progress']!r}")
     check_futr_exog(params["futr_exog"])
     check_hist_exog(params["hist_exog"], params["futr_exog"])
+    check_exog("stat_exog", params["stat_exog"])
     if not isinstance(params["calendar"], (bool, np.bool_)):
         raise TypeError(f"calendar must be True or False, got {params['calendar']!r}")
     for name in ("id_col", "target_col"):  # used by long frames only; checked always

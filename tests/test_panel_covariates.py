@@ -1,0 +1,132 @@
+"""Covariates of a global model over a panel: each series' own futr_exog and hist_exog
+columns, its static features (`static_df`), and every error they can raise."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsmamba import TSMambaForecaster, TSMambaInputError
+from tsmamba.models import ALIASES, CHANNEL_INDEPENDENT
+
+SMALL = dict(horizon=8, lookback=32, d_model=16, d_state=4, n_layers=1, patch_len=8, stride=4,
+             max_epochs=8, max_steps_per_epoch=25, progress=False, device="cpu")
+
+
+def responsive_panel(n_series=20, seed=0):
+    """Hourly series of their own starts and lengths that move with a random, known-ahead
+    `price`, each by a `response` of +2 or -2 that only its static feature tells, plus a
+    daily cycle and noise; the last 8 rows of every series are held out."""
+    rng = np.random.default_rng(seed)
+    frames, static = [], []
+    for i in range(n_series):
+        length = int(rng.integers(200, 320))
+        ds = pd.date_range("2024-01-01", periods=length, freq="h") + pd.Timedelta(hours=int(rng.integers(0, 100)))
+        response = 2.0 if i % 2 else -2.0
+        price = rng.normal(size=length)
+        y = (response * price + np.sin(2 * np.pi * ds.hour.to_numpy() / 24)
+             + 0.1 * rng.normal(size=length))
+        frames.append(pd.DataFrame({"unique_id": f"s{i:02d}", "ds": ds, "y": y, "price": price}))
+        static.append({"unique_id": f"s{i:02d}", "response": response, "other": float(i)})
+    df = pd.concat(frames, ignore_index=True)
+    last = df.groupby("unique_id").cumcount(ascending=False) < 8
+    return df[~last], df[last], pd.DataFrame(static)
+
+
+def _fit(train, static_df=None, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short budget: the epoch limit is expected
+        return TSMambaForecaster(**{**SMALL, **params}).fit(train, static_df=static_df)
+
+
+def _mse(est, test, futr=True):
+    forecast = est.predict(futr_df=test.drop(columns="y") if futr else None)
+    joined = forecast.merge(test, on=["unique_id", "ds"])
+    assert len(joined) == len(test)
+    return float(np.mean((joined[ALIASES[est.model]] - joined["y"]) ** 2))
+
+
+@pytest.mark.parametrize("model", CHANNEL_INDEPENDENT)
+def test_a_static_feature_lowers_the_error_of_every_global_model(model):
+    train, test, static = responsive_panel()
+    without = _mse(_fit(train, model=model, futr_exog=["price"]), test)
+    with_static = _fit(train, static[["unique_id", "response"]], model=model,
+                       futr_exog=["price"])
+    assert with_static.static_covariates_ == ["response"]
+    assert _mse(with_static, test) <= 0.5 * without, (without, _mse(with_static, test))
+
+
+def test_a_panel_covariate_known_ahead_lowers_the_error():
+    train, test, _ = responsive_panel()
+    # Every series' response the same sign: the covariate alone tells the future.
+    train, test = (frame.assign(y=frame["y"].where(frame["unique_id"].str[-1].astype(int) % 2
+                                                 == 1, -frame["y"])) for frame in (train, test))
+    without = _mse(_fit(train.drop(columns="price")), test.drop(columns="price"), futr=False)
+    assert _mse(_fit(train, futr_exog=["price"]), test) <= 0.5 * without
+
+
+def test_panel_covariates_survive_save_load_and_new_histories(tmp_path):
+    train, test, static = responsive_panel(n_series=6)
+    train = train.assign(lag=train.groupby("unique_id")["y"].shift(1).fillna(0.0))
+    est = _fit(train, static, futr_exog=["price"], hist_exog=["lag"], calendar=True,
+               stat_exog=["response"], max_epochs=1)
+    assert est.covariates_ == ["price", "hour_sin", "hour_cos", "weekday_sin", "weekday_cos",
+                              "month_sin", "month_cos"]
+    assert est.past_covariates_ == ["lag"] and est.static_values_.shape == (6, 1)
+    future = test.drop(columns="y")
+    forecast = est.predict(futr_df=future)
+    est.save(tmp_path / "m")
+    loaded = TSMambaForecaster.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(futr_df=future), forecast)
+    shorter = train.groupby("unique_id").head(150)
+    plan = est.make_future_frame(shorter)
+    assert list(plan.columns) == ["unique_id", "ds", "price"] and plan["price"].isna().all()
+    ends = shorter.groupby("unique_id")["ds"].max()
+    assert (plan.groupby("unique_id")["ds"].min() == ends + pd.Timedelta(hours=1)).all()
+    plan["price"] = 0.0
+    assert len(est.predict(shorter, futr_df=plan)) == 6 * 8
+    with pytest.raises(TSMambaInputError, match=r"the history lacks the hist_exog covariates "
+                                                r"\['lag'\]"):
+        est.predict(shorter.drop(columns="lag"), futr_df=plan)
+    with pytest.raises(TSMambaInputError, match=r"lacks 1 of the 48 \(series, timestamp\) "
+                                                r"pairs.*'s05'"):
+        est.predict(futr_df=future.iloc[:-1])
+    with pytest.raises(TSMambaInputError, match="pass their values at each series' timestamps"):
+        est.predict()
+
+
+def test_static_df_errors_name_the_series_and_column(fast):
+    train, _, static = responsive_panel(n_series=4)
+    train = train.drop(columns="price")
+    settings = {**SMALL, "max_epochs": 1}
+    with pytest.raises(TSMambaInputError, match=r"static_df lacks 1 of the series.*'s03'"):
+        _fit(train, static.iloc[:3], **settings)
+    with pytest.raises(TSMambaInputError, match=r"static_df repeats the series \['s00'\]"):
+        _fit(train, pd.concat([static, static.iloc[:1]]), **settings)
+    with pytest.raises(TSMambaInputError, match="static_df has no 'unique_id' column"):
+        _fit(train, static.drop(columns="unique_id"), **settings)
+    with pytest.raises(TSMambaInputError, match=r"stat_exog names \['size'\], which static_df"):
+        _fit(train, static, stat_exog=["size"], **settings)
+    with pytest.raises(TSMambaInputError, match="column 'kind' is not numeric"):
+        _fit(train, static.assign(kind="a"), **settings)
+    with pytest.raises(TSMambaInputError, match=r"'response' has no finite value for series "
+                                                r"'s01'"):
+        _fit(train, static.assign(response=[1.0, np.nan, 1.0, 1.0]), **settings)
+    with pytest.raises(TypeError, match="static_df must be a pandas DataFrame"):
+        _fit(train, static.to_numpy(), **settings)
+
+
+def test_static_features_need_a_long_frame_and_a_global_model(fast):
+    train, _, static = responsive_panel(n_series=4)
+    aligned = train.drop(columns="price").groupby("unique_id").head(150)
+    aligned = aligned.assign(ds=pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        aligned.groupby("unique_id").cumcount(), unit="h"))
+    with pytest.raises(TSMambaInputError, match=r"static_df was given, but model='tsm2' "
+                                                r"forecasts the aligned series jointly"):
+        _fit(aligned, static, model="tsm2")
+    wide = pd.DataFrame({"a": np.arange(100.0)},
+                        index=pd.date_range("2024-01-01", periods=100, freq="h"))
+    with pytest.raises(TSMambaInputError, match="static_df gives features per series of a "
+                                                "long frame"):
+        _fit(wide, static)
