@@ -92,7 +92,8 @@ def child(library: str, folder: Path, seed: int, variant: str = "all") -> dict:
         forecast = model.predict(futr_df=test.drop(columns="y") if "futr_exog" in options
                                  else None)
         column = forecast.columns[2]
-    return {"library": library if library != "tsmamba" else f"tsmamba ({variant})", "seed": seed, "fit_predict_s": round(time.perf_counter() - start, 2),
+    name = library if library != "tsmamba" else f"tsmamba ({variant})"
+    return {"library": name, "seed": seed, "fit_predict_s": round(time.perf_counter() - start, 2),
             **scores(test, forecast, column)}
 
 

@@ -19,7 +19,8 @@ def ragged(n_series=12, low=60, high=160, seed=0, freq="h") -> pd.DataFrame:
     frames = []
     for i in range(n_series):
         length = int(rng.integers(low, high))
-        start = pd.Timestamp("2024-01-01") + int(rng.integers(0, 200)) * pd.tseries.frequencies.to_offset(freq)
+        step = pd.tseries.frequencies.to_offset(freq)
+        start = pd.Timestamp("2024-01-01") + int(rng.integers(0, 200)) * step
         ds = pd.date_range(start, periods=length, freq=freq)
         y = (3 * i + (1 + i % 3) * np.sin(2 * np.pi * ds.hour.to_numpy() / 24)
              + 0.1 * rng.standard_normal(length))
@@ -75,7 +76,8 @@ def test_predict_from_new_histories_and_a_saved_model_is_bit_identical(panel_fit
 @pytest.mark.parametrize("model", ["mamba", "mamba2"])
 def test_every_channel_independent_model_fits_a_ragged_panel(fast, model):
     df = ragged(n_series=5)
-    out = TSMambaForecaster(**{**fast, "model": model, "lookback": 24, "horizon": 4}).fit(df).predict()
+    settings = {**fast, "model": model, "lookback": 24, "horizon": 4}
+    out = TSMambaForecaster(**settings).fit(df).predict()
     assert len(out) == 5 * 4 and np.isfinite(out.iloc[:, 2]).all()
 
 

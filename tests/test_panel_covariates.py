@@ -22,7 +22,8 @@ def responsive_panel(n_series=20, seed=0):
     frames, static = [], []
     for i in range(n_series):
         length = int(rng.integers(200, 320))
-        ds = pd.date_range("2024-01-01", periods=length, freq="h") + pd.Timedelta(hours=int(rng.integers(0, 100)))
+        start = pd.Timestamp("2024-01-01") + pd.Timedelta(hours=int(rng.integers(0, 100)))
+        ds = pd.date_range(start, periods=length, freq="h")
         response = 2.0 if i % 2 else -2.0
         price = rng.normal(size=length)
         y = (response * price + np.sin(2 * np.pi * ds.hour.to_numpy() / 24)

@@ -269,6 +269,15 @@ def as_offset(freq) -> pd.DateOffset:
                     "'D', 'W-SUN', 'MS')") from None
 
 
+def infer_frequency(times: pd.DatetimeIndex) -> pd.DateOffset | None:
+    """pandas' frequency of three or more regular `times` (calendar steps such as months
+    included), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 announces a change of return type
+        inferred = pd.infer_freq(times)
+    return to_offset(inferred) if inferred is not None else None
+
+
 def _resolve_freq(times: pd.DatetimeIndex, freq) -> pd.DateOffset:
     if freq is not None:
         offset = as_offset(freq)
@@ -278,11 +287,9 @@ def _resolve_freq(times: pd.DatetimeIndex, freq) -> pd.DateOffset:
                         f"{times[1]}, closer than one step; check the freq or the timestamps")
         return offset
     if len(times) >= 3:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas 3 announces a change of return type
-            inferred = pd.infer_freq(times)
+        inferred = infer_frequency(times)
         if inferred is not None:
-            return to_offset(inferred)
+            return inferred
         # Not regular: regular but for gaps if every step is a multiple of the usual step.
         steps = np.diff(times.as_unit("ns").asi8)
         usual = pd.Series(steps).mode().iloc[0]

@@ -165,7 +165,8 @@ def future_rows(futr_df, columns: LongColumns, wanted: pd.MultiIndex) -> pd.Data
     try:
         times = pd.DatetimeIndex(pd.to_datetime(futr_df[time_col]))
     except (ValueError, TypeError) as exc:
-        raise TSMambaInputError(f"futr_df's column {time_col!r} is not timestamps ({exc})") from None
+        raise TSMambaInputError(f"futr_df's column {time_col!r} is not timestamps "
+                                f"({exc})") from None
     keys = pd.MultiIndex.from_arrays([futr_df[ids].astype(str).to_numpy(), times])
     if keys.has_duplicates:
         raise TSMambaInputError(f"futr_df repeats the ({ids}, {time_col}) pairs "

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.preprocessing import StandardScaler
 
-from .data import SlidingWindows, _check_finite, _check_value_columns, _parse_times, as_offset
+from .data import (SlidingWindows, _check_finite, _check_value_columns, _parse_times, as_offset,
+                   infer_frequency)
 from .errors import TSMambaInputError
 from .long_format import LongColumns, series_ids
 
@@ -72,11 +73,9 @@ def _infer_freq(times: np.ndarray, codes: np.ndarray, offsets: np.ndarray) -> pd
     longest = int(np.argmax(np.diff(offsets)))
     own = pd.DatetimeIndex(times[offsets[longest]:offsets[longest + 1]])
     if len(own) >= 3:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pandas 3 announces a change of return type
-            inferred = pd.infer_freq(own)
+        inferred = infer_frequency(own)
         if inferred is not None:
-            return as_offset(inferred)
+            return inferred
     steps = np.diff(times.astype(np.int64))[codes[1:] == codes[:-1]]
     if len(steps) == 0 or pd.Series(steps).mode().iloc[0] <= 0:
         raise TSMambaInputError("the frequency cannot be inferred: no series has two "
@@ -129,7 +128,8 @@ def _check_regular(times: pd.DatetimeIndex, codes: np.ndarray, offset: pd.DateOf
     k = wrong[0]
     uid = ids[k + 1].item() if hasattr(ids[k + 1], "item") else ids[k + 1]  # 7, not int64(7)
     gap = times[k + 1] > expected[k]
-    hint = "" if freq_given else f" (the inferred frequency is {offset.freqstr!r}: pass freq= if that is wrong)"
+    hint = ("" if freq_given else
+            f" (the inferred frequency is {offset.freqstr!r}: pass freq= if that is wrong)")
     what = (f"has a gap: {times[k + 1]} (row {rows[k + 1]}) follows {times[k]} (row {rows[k]}), "
             f"where {expected[k]} was due; insert the missing rows (fill them) or trim the "
             "series" if gap else
@@ -156,8 +156,9 @@ def read_static(static_df, columns: LongColumns, names: list[str], stat_exog) ->
                                 else "static_df has no feature column besides the ids")
     keys = static_df[ids].astype(str)
     if keys.duplicated().any():
-        raise TSMambaInputError(f"static_df repeats the series {sorted(set(keys[keys.duplicated()]))[:5]}; "
-                                "give one row a series")
+        repeated = sorted(set(keys[keys.duplicated()]))[:5]
+        raise TSMambaInputError(f"static_df repeats the series {repeated}; give one row a "
+                                "series")
     lacking = sorted(set(names) - set(keys))
     if lacking:
         raise TSMambaInputError(f"static_df lacks {len(lacking)} of the series, for example "

@@ -33,7 +33,8 @@ from .protocol import SPLITS, ProtocolData, prepare
 # Estimator parameters a backtest sets itself, from its own arguments or the protocol.
 FIXED = ("model", "horizon", "lookback", "random_state", "device", "progress", "val_size",
          "time_col", "freq", "fill_gaps", "drop_duplicates", "id_col", "target_col",
-         "futr_exog", "hist_exog", "stat_exog", "calendar")  # the benchmark datasets have no covariates
+         # the benchmark datasets have no covariates
+         "futr_exog", "hist_exog", "stat_exog", "calendar")
 EXAMPLE_WINDOWS = 3  # test windows drawn per run by `--plot`
 
 

@@ -55,7 +55,7 @@ class CovariateEffects(nn.Module):
     def __init__(self, backbone: nn.Module, config):
         super().__init__()
         self.backbone = backbone
-        self.lookback, self.horizon, self.n_series = config.lookback, config.horizon, config.n_series
+        self.lookback, self.n_series = config.lookback, config.n_series
         k, p = config.n_future_covariates, config.n_past_covariates
         m, d, l, f = config.n_series, config.d_model, config.lookback, config.horizon
         self.n_future, self.n_past = k, p
