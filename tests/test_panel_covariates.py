@@ -128,6 +128,32 @@ def test_static_features_need_a_long_frame_and_a_global_model(fast):
         _fit(aligned, static, model="tsm2")
     wide = pd.DataFrame({"a": np.arange(100.0)},
                         index=pd.date_range("2024-01-01", periods=100, freq="h"))
-    with pytest.raises(TSMambaInputError, match="static_df gives features per series of a "
-                                                "long frame"):
-        _fit(wide, static)
+    with pytest.raises(TSMambaInputError, match="static_df has no 'unique_id' column and its "
+                                                "index names none of the series"):
+        _fit(wide, static.drop(columns="unique_id"))
+
+
+def test_a_wide_frame_with_its_static_table_is_forecast_wide(tmp_path):
+    # The wide form of the responsive panel (aligned): each series' response in a table
+    # indexed by the series' column names.
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2024-01-01", periods=300, freq="h")
+    price = rng.normal(size=300)
+    responses = {f"s{i}": 2.0 if i % 2 else -2.0 for i in range(6)}
+    frame = pd.DataFrame({name: r * price + 0.1 * rng.normal(size=300)
+                          for name, r in responses.items()}, index=index).assign(price=price)
+    table = pd.DataFrame({"response": list(responses.values())}, index=list(responses))
+    train, test = frame.iloc[:-8], frame.iloc[-8:]
+    est = _fit(train, table, futr_exog=["price"])
+    forecast = est.predict(futr_df=test[["price"]], level=80)
+    assert list(forecast.columns[:3]) == ["s0", "s0-lo-80", "s0-hi-80"]
+    assert (forecast.index == test.index).all() and est.static_covariates_ == ["response"]
+    series = list(responses)
+    error = float(np.mean((forecast[series].to_numpy() - test[series].to_numpy()) ** 2))
+    assert error < 0.5 * float(np.mean(test[series].to_numpy() ** 2))  # the response learnt
+    plan = est.make_future_frame()
+    assert list(plan.columns) == ["price"] and (plan.index == test.index).all()
+    est.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(
+        train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]),
+        est.predict(train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]))

@@ -20,7 +20,7 @@ from .checkpoint import Checkpointer, fingerprint
 from .covariates import (calendar_columns, calendar_features, check_exog, check_futr_exog,
                          check_hist_exog, future_values, split_targets)
 from .cross_validation import cross_validation
-from .data import FrameOptions, SlidingWindows, as_pandas, fit_scaler
+from .data import FrameOptions, SlidingWindows, _split_time_axis, as_pandas, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
 from .long_format import (LongColumns, check_long, covariate_column, future_rows, is_long,
@@ -108,8 +108,10 @@ class TSMambaForecaster(BaseEstimator):
         yesterday's readings): inputs over the lookback, never needed for the future; the
         history `predict` forecasts from must hold them. In long frames, as futr_exog.
     stat_exog : the columns of `fit(static_df=...)` to use as static features of each series
-        (None: all of them); a long frame with static features trains the channel-independent
-        models as one global model, whose covariates' effects then depend on them.
+        (None: all of them). static_df has the id column and a row a series, or, for a wide
+        frame, is indexed by its series' names. Static features make the fit one global model
+        over the series (channel-independent models only), whose covariates' effects then
+        depend on them.
     calendar : add calendar features of the time index as future covariates: hour of the day,
         day of the week and month of the year, as the frequency allows, each as a sine and a
         cosine (`tsmamba.covariates`); predict computes them itself.
@@ -205,10 +207,11 @@ class TSMambaForecaster(BaseEstimator):
             problem = misalignment(df, options.long)
             if problem or static_df is not None:
                 return self._fit_panel(df, params, device, checkpoint_dir, problem, static_df)
-        elif static_df is not None:
-            raise TSMambaInputError(
-                "static_df gives features per series of a long frame (unique_id, ds, y): melt "
-                "the wide frame to that form (df.melt(...)) to use them")
+        elif static_df is not None:  # a wide frame's static table: its series as a panel
+            frame, _ = options.read(df, self.freq, self.lookback + self.horizon,
+                                    f" (lookback {self.lookback} + horizon {self.horizon})")
+            return self._fit_panel(self._melted(frame), params, device, checkpoint_dir, None,
+                                   static_df, input_format="wide")
         frame, long = options.read(
             df, self.freq, self.lookback + self.horizon,
             f" (lookback {self.lookback} + horizon {self.horizon})")
@@ -257,7 +260,21 @@ class TSMambaForecaster(BaseEstimator):
             past_history=observed[-self.lookback:].copy() if past else None).apply(self)
         return self
 
-    def _fit_panel(self, df, params, device, checkpoint_dir, problem, static_df):
+    def _melted(self, frame) -> pd.DataFrame:
+        """A validated wide frame as the long frame of its series (id, time, value), each row
+        with the covariate columns' values at its time."""
+        names = self._frame_options().long
+        inputs = check_futr_exog(self.futr_exog) + check_hist_exog(self.hist_exog)
+        split_targets(frame.columns, check_futr_exog(self.futr_exog),
+                      check_hist_exog(self.hist_exog))  # every named column is there
+        shared = {c: frame.values[:, frame.columns.index(c)] for c in inputs}
+        return pd.concat([pd.DataFrame({names.id_col: name, names.time_col: frame.index,
+                                        names.target_col: frame.values[:, j], **shared})
+                          for j, name in enumerate(frame.columns) if name not in inputs],
+                         ignore_index=True)
+
+    def _fit_panel(self, df, params, device, checkpoint_dir, problem, static_df,
+                   input_format="long"):
         """Fit one global network over the windows of every series of a long frame whose
         series are not aligned, or that comes with static features (`tsmamba.panel`):
         channel-independent models only. Covariates are each series' own."""
@@ -347,7 +364,7 @@ class TSMambaForecaster(BaseEstimator):
             model=network, config=config, scaler=scaler, freq=panel.freq,
             history_index=panel.ends, device=str(device), columns=panel.names,
             best_epoch=result.best_epoch, n_epochs=result.epoch, training_log=result.log,
-            history=panel.last_rows(self.lookback), input_format="long",
+            history=panel.last_rows(self.lookback), input_format=input_format,
             conformity_scores=scores, series_ids=panel.ids, ragged=True,
             covariates=futr + calendar,
             covariate_mean=known_scaler.mean_ if known_scaler else None,
@@ -517,6 +534,12 @@ class TSMambaForecaster(BaseEstimator):
         that of `df`, a long frame of the same series)."""
         history, ends, observed = self.history_, self.history_index_, self.past_history_
         options = self._frame_options()
+        wide = self.input_format_ == "wide"  # a wide frame fitted with its static table
+        if wide and df is not None:
+            df = self._melted(options.read(df, self.freq_, self.lookback,
+                                           f" (the lookback of {self.lookback})")[0])
+        if wide and futr_df is not None:
+            futr_df = self._melted_future(as_pandas(futr_df))
         if df is not None:
             if not is_long(df, options.long):
                 raise TSMambaInputError(
@@ -559,7 +582,33 @@ class TSMambaForecaster(BaseEstimator):
                     * self.scaler_.scale_).T.ravel()  # (n * steps,), the data's units
             forecast[f"{alias}-lo-{lvl:g}"] = forecast[alias] - half
             forecast[f"{alias}-hi-{lvl:g}"] = forecast[alias] + half
-        return forecast
+        return self._widened(forecast, alias) if wide else forecast
+
+    def _widened(self, forecast: pd.DataFrame, alias: str) -> pd.DataFrame:
+        """A long forecast of a wide frame's series, wide again: a column a series (and its
+        bounds, `<series>-lo-<level>`), indexed by time."""
+        names = self._frame_options().long
+        parts = []
+        for name, part in forecast.groupby(names.id_col, sort=False):
+            part = part.set_index(names.time_col).drop(columns=names.id_col)
+            parts.append(part.rename(columns=lambda c: c.replace(alias, str(name), 1)))
+        wide = pd.concat(parts, axis=1)
+        wide.index.name = self.time_col
+        return wide
+
+    def _melted_future(self, futr_df: pd.DataFrame) -> pd.DataFrame:
+        """A wide futr_df (time axis and the futr_exog columns) as the long one a panel
+        reads: each series' rows with the same values."""
+        names = self._frame_options().long
+        futr = check_futr_exog(self.futr_exog)
+        times, values = _split_time_axis(futr_df, self.time_col)
+        absent = [c for c in futr if c not in values.columns]
+        if absent:
+            raise TSMambaInputError(f"futr_df lacks the futr_exog columns {absent}; its columns "
+                                    f"are {[str(c) for c in values.columns]}")
+        return pd.concat([pd.DataFrame({names.id_col: name, names.time_col: times,
+                                        **{c: values[c].to_numpy() for c in futr}})
+                          for name in self.columns_], ignore_index=True)
 
     def _panel_inputs(self, futr_df, stamps, steps: int, observed) -> np.ndarray | None:
         """(n, lookback + horizon, c) scaled covariates of each series' window, as
@@ -653,12 +702,18 @@ class TSMambaForecaster(BaseEstimator):
             names = self._frame_options().long
             ends = self.history_index_
             if df is not None:
-                panel = read_panel(as_pandas(df), names, self.freq_)
+                df = as_pandas(df)
+                if self.input_format_ == "wide":
+                    df = self._melted(self._frame_options().read(df, self.freq_)[0])
+                panel = read_panel(df, names, self.freq_)
                 where = {name: i for i, name in enumerate(panel.names)}
                 ends = panel.ends[[where[c] for c in self.columns_ if c in where]]
             ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
             frame = pd.DataFrame({names.id_col: np.repeat(np.asarray(ids, dtype=object), steps),
                                   names.time_col: future_stamps(ends, self.freq_, steps)})
+            if self.input_format_ == "wide":  # aligned series: one row a timestamp
+                future = pd.DatetimeIndex(frame[names.time_col].iloc[:steps]).rename(self.time_col)
+                return pd.DataFrame(np.nan, index=future, columns=futr_exog)
             return frame.assign(**{c: np.nan for c in futr_exog})
         index = self.history_index_ if df is None else self._history_from(as_pandas(df))[1]
         future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,

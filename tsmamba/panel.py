@@ -141,14 +141,19 @@ def _check_regular(times: pd.DatetimeIndex, codes: np.ndarray, offset: pd.DateOf
 def read_static(static_df, columns: LongColumns, names: list[str], stat_exog) -> tuple:
     """The static features of each series, (n, s) float64 in the order of `names`, and their
     names: the `stat_exog` columns of `static_df` (a frame with the id column and one row a
-    series), or all its columns but the id when stat_exog is None."""
+    series, or a wide frame's table indexed by its series' names), or all its columns but the
+    id when stat_exog is None."""
     if not isinstance(static_df, pd.DataFrame):
         raise TypeError(f"static_df must be a pandas DataFrame with a {columns.id_col!r} "
                         f"column and one row a series, got {type(static_df).__name__}")
     ids = columns.id_col
-    if ids not in static_df.columns:
-        raise TSMambaInputError(f"static_df has no {ids!r} column; its columns are "
-                                f"{list(static_df.columns)}: give each series' id there")
+    if ids not in static_df.columns:  # a wide frame's static table: a row a series, by name
+        if not set(names) & set(static_df.index.astype(str)):
+            raise TSMambaInputError(
+                f"static_df has no {ids!r} column and its index names none of the series "
+                f"({names[:3]}...); give each series' id in a {ids!r} column, or index the "
+                "table by the series' column names")
+        static_df = static_df.rename_axis(None).reset_index(names=ids)
     features = [c for c in static_df.columns if c != ids] if stat_exog is None else stat_exog
     absent = [c for c in features if c not in static_df.columns]
     if absent or not features:
