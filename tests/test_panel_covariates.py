@@ -157,3 +157,18 @@ def test_a_wide_frame_with_its_static_table_is_forecast_wide(tmp_path):
     pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(
         train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]),
         est.predict(train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]))
+
+
+def test_cross_validation_with_static_features_keeps_each_series_covariates():
+    train, _, static = responsive_panel(n_series=4)
+    aligned = train.groupby("unique_id").head(150)
+    aligned = aligned.assign(ds=pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        aligned.groupby("unique_id").cumcount(), unit="h"))
+    est = TSMambaForecaster(**{**SMALL, "max_epochs": 1, "futr_exog": ["price"]})
+    folds = est.cross_validation(aligned, n_windows=2, static_df=static, level=80)
+    assert list(folds.columns) == ["unique_id", "ds", "cutoff", "y", "S4", "S4-lo-80",
+                                   "S4-hi-80"]
+    assert len(folds) == 2 * 4 * 8 and folds["y"].notna().all()
+    truth = aligned.set_index(["unique_id", "ds"])["y"]
+    np.testing.assert_array_equal(folds["y"], truth.loc[list(zip(folds["unique_id"],
+                                                                 folds["ds"]))].to_numpy())

@@ -27,7 +27,7 @@ from .validation import check_params, positive_int
 
 
 def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = None,
-                     refit: bool = False, level=None) -> pd.DataFrame:
+                     refit: bool = False, level=None, static_df=None) -> pd.DataFrame:
     """See `TSMambaForecaster.cross_validation`."""
     params = estimator.get_params()
     horizon, lookback = params["horizon"], params["lookback"]
@@ -56,6 +56,9 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
             f"{n_windows} windows of horizon {horizon}, {step} apart, leave {origins[0]} rows "
             f"before the first cutoff but fitting needs at least {need} (lookback {lookback} "
             "+ horizon); use fewer windows, a smaller step_size, or more rows")
+    if long and static_df is not None:  # a global model of each series' own covariates
+        return _long_folds(estimator, df, options.long, wide.index, origins, lookback, horizon,
+                           refit, level, static_df)
     alias = ALIASES[params["model"]]
     futr_exog = check_futr_exog(params["futr_exog"])  # inputs, not series: known at each cutoff
     hist_exog = check_hist_exog(params["hist_exog"], params["futr_exog"])
@@ -73,7 +76,7 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     frames = []
     for origin in origins:
         if est is None or refit:
-            est = clone(estimator).fit(wide.iloc[:origin])
+            est = clone(estimator).fit(wide.iloc[:origin], static_df=static_df)
         # predict reads the last `lookback` rows; passing only those avoids re-validating
         # the whole prefix at every cutoff.
         forecast = est.predict(wide.iloc[origin - lookback:origin], level=level,
@@ -87,3 +90,30 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     result = pd.concat(frames, ignore_index=True)
     return result.sort_values([options.long.id_col, "cutoff", options.long.time_col],
                               kind="stable", ignore_index=True)
+
+
+def _long_folds(estimator, df, names, times, origins, lookback, horizon, refit, level,
+                static_df) -> pd.DataFrame:
+    """The folds of a long frame fitted with static features: each fit and forecast reads
+    the long rows themselves, by time, so that every series keeps its own covariates."""
+    stamps = pd.DatetimeIndex(pd.to_datetime(df[names.time_col]))
+    frame = df.assign(**{names.time_col: stamps})
+    futr = bool(estimator.get_params()["futr_exog"])
+    est = None
+    folds = []
+    for origin in origins:
+        cutoff = times[origin - 1]
+        if est is None or refit:
+            est = clone(estimator).fit(frame[stamps <= cutoff], static_df=static_df)
+        history = frame[(stamps <= cutoff) & (stamps >= times[origin - lookback])]
+        future = frame[(stamps > cutoff) & (stamps <= times[origin + horizon - 1])]
+        forecast = est.predict(history, level=level,
+                               futr_df=future.drop(columns=names.target_col) if futr else None)
+        fold = forecast.merge(future[[names.id_col, names.time_col, names.target_col]],
+                              on=[names.id_col, names.time_col], how="left")
+        fold.insert(2, "cutoff", cutoff)
+        fold.insert(3, names.target_col, fold.pop(names.target_col))
+        folds.append(fold)
+    result = pd.concat(folds, ignore_index=True)
+    return result.sort_values([names.id_col, "cutoff", names.time_col], kind="stable",
+                              ignore_index=True)

@@ -757,7 +757,7 @@ class TSMambaForecaster(BaseEstimator):
         return -float(np.mean(((predicted - truth) / self.scaler_.scale_) ** 2))
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,
-                         refit: bool = False, level=None) -> pd.DataFrame:
+                         refit: bool = False, level=None, static_df=None) -> pd.DataFrame:
         """Rolling-origin evaluation on the last `n_windows` windows of `df` (wide or long).
 
         Windows are `step_size` rows apart (default: the horizon) and the last one ends at the
@@ -767,7 +767,8 @@ class TSMambaForecaster(BaseEstimator):
         forecast (e.g. "TSM2") and, with `level`, its bounds; score it with
         `tsmamba.evaluate`.
         """
-        return cross_validation(self, as_pandas(df), n_windows, step_size, refit, level)
+        return cross_validation(self, as_pandas(df), n_windows, step_size, refit, level,
+                                static_df)
 
     # -- model files -------------------------------------------------------------------------
     def save(self, path) -> None:
