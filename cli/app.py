@@ -135,6 +135,12 @@ FutrExog = Annotated[Optional[list[str]], typer.Option(
 HistExog = Annotated[Optional[list[str]], typer.Option(
     "--hist-exog", help="A column of DATA observed only in the past (repeatable): an input "
     "over the lookback, not a series to forecast.")]
+StatExog = Annotated[Optional[list[str]], typer.Option(
+    "--stat-exog", help="A column of --static to use (repeatable; default: all of them).")]
+StaticFile = Annotated[Optional[Path], typer.Option(
+    "--static", exists=True, dir_okay=False,
+    help="CSV or Parquet file of static features: the id column and a row a series (a "
+         "global model over the series; s4, mamba, mamba2).")]
 Calendar = Annotated[bool, typer.Option(
     help="Add hour of the day, day of the week and month of the year (as the frequency allows) "
          "as covariates known in the future.")]

@@ -10,7 +10,7 @@ from typing import Optional
 
 from .app import (Augment, AugmentOption, Calendar, Device, DistillWeight, Dups, Epochs,
                   FillGaps, Freq, FutrExog, Gaps, HistExog, Horizon, KeepDuplicate, Lookback,
-                  Model, Options, Progress, Seed, Teacher, TimeCol, guarded,
+                  Model, Options, Progress, Seed, StatExog, Teacher, TimeCol, guarded,
                   model_option_values)
 
 # option name -> (type, default), in the order `--help` lists them
@@ -18,6 +18,7 @@ ESTIMATOR_OPTIONS = {
     "horizon": (Horizon, 24), "lookback": (Lookback, 96), "model": (Model, "s4"),
     "option": (Options, None), "time_col": (TimeCol, None), "freq": (Freq, None),
     "futr_exog": (FutrExog, None), "hist_exog": (HistExog, None),
+    "stat_exog": (StatExog, None),
     "calendar": (Calendar, False),
     "fill_gaps": (Gaps, None), "drop_duplicates": (Dups, None), "max_epochs": (Epochs, 40),
     "augment": (AugmentOption, None), "teacher": (Teacher, None),
@@ -29,6 +30,7 @@ ESTIMATOR_OPTIONS = {
 def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optional[list[str]],
                      time_col: Optional[str], freq: Optional[str],
                      futr_exog: Optional[list[str]], hist_exog: Optional[list[str]],
+                     stat_exog: Optional[list[str]],
                      calendar: bool, fill_gaps: Optional[FillGaps],
                      drop_duplicates: Optional[KeepDuplicate], max_epochs: int,
                      augment: Optional[Augment], teacher, distill_weight: float, seed: int,
@@ -38,7 +40,9 @@ def build_forecaster(*, horizon: int, lookback: int, model: str, option: Optiona
     return TSMambaForecaster(
         model=model, model_options=model_option_values(model, option), horizon=horizon, lookback=lookback,
         time_col=time_col, freq=freq, futr_exog=list(futr_exog) if futr_exog else None,
-        hist_exog=list(hist_exog) if hist_exog else None, calendar=calendar, fill_gaps=fill_gaps.value if fill_gaps else None,
+        hist_exog=list(hist_exog) if hist_exog else None,
+        stat_exog=list(stat_exog) if stat_exog else None, calendar=calendar,
+        fill_gaps=fill_gaps.value if fill_gaps else None,
         drop_duplicates=drop_duplicates.value if drop_duplicates else None,
         max_epochs=max_epochs, augment=augment.value if augment else None,
         teacher=str(teacher) if teacher is not None else None, distill_weight=distill_weight,

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import (CheckpointDir, DataArg, Debug, FutrFile, Levels, Output, PlotPath,
-                  PlotSeries, app, data_file, guarded)
+                  PlotSeries, StaticFile, app, data_file, guarded)
 from .estimator_options import trains
 from .files import (check_directory_output, check_image_paths, check_table_output,
                     check_writable, read_table, save_figure, write_table)
@@ -56,8 +56,9 @@ def _panel_history(est, frame):
 def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
              plot_series: PlotSeries = None, save_model: Annotated[Optional[Path], typer.Option(
                  help="Also save the fitted model to this directory.")] = None,
-             level: Levels = None, futr: FutrFile = None, checkpoint_dir: CheckpointDir = None,
-             devices: Devices = 1, debug: Debug = False, *, forecaster):
+             level: Levels = None, futr: FutrFile = None, static: StaticFile = None,
+             checkpoint_dir: CheckpointDir = None, devices: Devices = 1, debug: Debug = False,
+             *, forecaster):
     """Fit a model on DATA (or the built-in demo data) and print the next HORIZON steps."""
 
     def run():
@@ -76,8 +77,9 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
                                     f"{forecaster.futr_exog} at the timestamps to forecast")
         frame = read_table(data)
         futr_df = read_table(futr) if futr is not None else None
-        result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir).predict(
-            level=level, futr_df=futr_df)
+        static_df = read_table(static) if static is not None else None
+        result = forecaster.fit(frame, checkpoint_dir=checkpoint_dir,
+                                static_df=static_df).predict(level=level, futr_df=futr_df)
         if save_model is not None:
             forecaster.save(save_model)  # every rank: it waits for rank 0's files
         if not distributed.leads():  # under torchrun, rank 0 alone prints and writes
@@ -94,8 +96,8 @@ def forecast(data: DataArg = None, output: Output = None, plot: PlotPath = None,
 def fit(data: Annotated[Path, typer.Argument(callback=data_file,
                                              help="CSV or Parquet file ('-': CSV on stdin).")],
         out: Annotated[Path, typer.Option("--out", help="Directory to save the model to.")],
-        checkpoint_dir: CheckpointDir = None, devices: Devices = 1, debug: Debug = False, *,
-        forecaster):
+        static: StaticFile = None, checkpoint_dir: CheckpointDir = None, devices: Devices = 1,
+        debug: Debug = False, *, forecaster):
     """Fit a model on DATA and save it to a directory (safetensors + JSON)."""
 
     def run():
@@ -105,7 +107,8 @@ def fit(data: Annotated[Path, typer.Argument(callback=data_file,
             return
         check_directory_output(out, "a model")
         check_directory_output(checkpoint_dir, "the checkpoint directory")
-        forecaster.fit(read_table(data), checkpoint_dir=checkpoint_dir).save(out)
+        forecaster.fit(read_table(data), checkpoint_dir=checkpoint_dir,
+                       static_df=read_table(static) if static is not None else None).save(out)
         if distributed.leads():
             typer.echo(f"saved {out} ({forecaster.n_epochs_} epochs, best "
                        f"{forecaster.best_epoch_})", err=True)

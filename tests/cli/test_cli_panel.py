@@ -48,3 +48,20 @@ def test_a_channel_mixing_model_names_the_models_that_take_the_panel(tmp_path):
                                       *ARGS[2:], "--model", "tsm2"])
     assert result.exit_code == 1
     assert "not aligned" in result.output and "(s4, mamba, mamba2)" in result.output
+
+
+def test_static_features_come_from_static(tmp_path):
+    write_panel(tmp_path / "panel.csv")
+    pd.DataFrame({"unique_id": [f"shop_{i}" for i in range(3)], "size": [1.0, 2.0, 3.0],
+                  "rent": [5.0, 1.0, 2.0]}).to_csv(tmp_path / "static.csv", index=False)
+    result = CliRunner().invoke(app, ["forecast", str(tmp_path / "panel.csv"), "--static",
+                                      str(tmp_path / "static.csv"), "--stat-exog", "size", *ARGS])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(io.StringIO(result.stdout)).shape == (12, 3)
+    result = CliRunner().invoke(app, ["fit", str(tmp_path / "panel.csv"), "--static",
+                                      str(tmp_path / "static.csv"), "--out", str(tmp_path / "m"),
+                                      *ARGS])
+    assert result.exit_code == 0, result.output
+    from tsmamba import TSMambaForecaster
+
+    assert TSMambaForecaster.load(tmp_path / "m").static_covariates_ == ["size", "rent"]
