@@ -1,10 +1,12 @@
-"""Ragged panels: many series in one long frame, each with its own start, end and length,
-trained as one global channel-independent model over every series' own windows.
+"""Panels for one global model: many series in one long frame, each with its own start, end
+and length (a ragged panel), or with static features, trained as one channel-independent
+network over every series' own windows.
 
 Memory stays proportional to the data: the values of all series are one concatenated array
 (series after series, each in time order), a window is its first row in that array (one
 int64), and a batch is gathered only when asked for. Nothing is ever padded to the longest
-series.
+series. A series' covariates are columns in the same order as its values; its static
+features one row of an (n, s) table, which each window reads through its series.
 
     values:   |-- series 0 --|------- series 1 -------|-- series 2 --|
     offsets:  0              o1                       o2             o3 = rows
