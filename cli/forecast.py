@@ -23,7 +23,7 @@ def _plot(est, frame, forecast, path: Path, series=None) -> None:
     from tsmamba import plot_forecast
     from tsmamba.data import FrameOptions
 
-    if est.ragged_:  # a panel of unaligned series: one column each, NaN where it has no row
+    if est.global_model_:  # a panel: one column a series, NaN where it has no row
         history = _panel_history(est, frame)
     elif frame is None:
         history = pd.DataFrame(est.history_, index=est.history_index_, columns=est.columns_)

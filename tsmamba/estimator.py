@@ -365,7 +365,7 @@ class TSMambaForecaster(BaseEstimator):
             history_index=panel.ends, device=str(device), columns=panel.names,
             best_epoch=result.best_epoch, n_epochs=result.epoch, training_log=result.log,
             history=panel.last_rows(self.lookback), input_format=input_format,
-            conformity_scores=scores, series_ids=panel.ids, ragged=True,
+            conformity_scores=scores, series_ids=panel.ids, global_model=True,
             covariates=futr + calendar,
             covariate_mean=known_scaler.mean_ if known_scaler else None,
             covariate_scale=known_scaler.scale_ if known_scaler else None,
@@ -488,7 +488,7 @@ class TSMambaForecaster(BaseEstimator):
             raise TSMambaInputError("no calibration windows: this model was fitted without a "
                                     "validation split (val_size=0 or too few rows); refit with "
                                     "val_size > 0 to get intervals")
-        if self.ragged_:
+        if self.global_model_:
             return self._predict_panel(df, steps, levels, futr_df)
         if df is None:
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
@@ -654,7 +654,7 @@ class TSMambaForecaster(BaseEstimator):
         return len(calendar_columns(self.freq_)) if self.calendar else 0
 
     def _aligned_only(self, what: str) -> None:
-        if self.ragged_:
+        if self.global_model_:
             raise TSMambaInputError(f"{what} of a model fitted on a panel of unaligned series "
                                     "is not supported yet; predict() forecasts each series "
                                     "from its own end")
@@ -698,7 +698,7 @@ class TSMambaForecaster(BaseEstimator):
         check_is_fitted(self, "model_")
         steps = self._steps(h)
         futr_exog = check_futr_exog(self.futr_exog)
-        if self.ragged_:  # each series' own next steps
+        if self.global_model_:  # each series' own next steps
             names = self._frame_options().long
             ends = self.history_index_
             if df is not None:

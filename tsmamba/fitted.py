@@ -56,10 +56,11 @@ class FittedState:
     static_values: np.ndarray | None = _kept("array", default=None)  # (n, s)
     static_mean: np.ndarray | None = _kept("array", default=None)  # (s,)
     static_scale: np.ndarray | None = _kept("array", default=None)  # (s,)
-    # A panel of unaligned series (`tsmamba.panel`): `columns` are its series, `history` holds
-    # each one's last lookback values side by side by position, `history_index` each one's
-    # last timestamp, and `conformity_scores` are (n, f, 1) in the scaled units.
-    ragged: bool = _kept("json", default=False)
+    # A global model over a panel (`tsmamba.panel`: unaligned series, or static features):
+    # `columns` are its series, `history` holds each one's last lookback values side by side by
+    # position, `history_index` each one's last timestamp, and `conformity_scores` are
+    # (n, f, 1) in the scaled units.
+    global_model: bool = _kept("json", default=False)
 
     def apply(self, estimator) -> None:
         """Set every field on `estimator` as `<name>_`, and sklearn's n_features_in_."""
