@@ -47,8 +47,11 @@ def scores(test: pd.DataFrame, forecast: pd.DataFrame, column: str) -> dict:
             "mape_pct": round(float((error.abs() / joined["y"]).mean() * 100), 2)}
 
 
-# tsmamba's variants: the tutorial's three covariate lists, the static feature alone, none.
+# tsmamba's variants: the tutorial's three covariate lists, the static feature with the
+# future one or the past one, the static feature alone, none.
 VARIANTS = {"all": dict(futr_exog=FUTR, hist_exog=HIST, stat_exog=STAT),
+            "static+futr": dict(futr_exog=FUTR, stat_exog=STAT),
+            "static+hist": dict(hist_exog=HIST, stat_exog=STAT),
             "static": dict(stat_exog=STAT), "none": {}}
 
 
@@ -103,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=["all"], choices=list(VARIANTS),
                         help="tsmamba's covariates: the tutorial's three lists (all), the "
-                             "static feature alone, or none")
+                             "static feature with the future or the past one, alone, or none")
     parser.add_argument("--child", choices=["tsmamba", "neuralforecast"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
