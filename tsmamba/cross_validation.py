@@ -20,7 +20,7 @@ from sklearn.base import clone
 from .covariates import check_futr_exog, check_hist_exog
 from .data import FrameOptions
 from .errors import TSMambaInputError
-from .long_format import (check_long, covariate_column, is_long, misalignment, series_ids,
+from .long_format import (check_long, is_long, misalignment, pivoted_covariates, series_ids,
                           to_long)
 from .models import ALIASES
 from .validation import check_params, positive_int
@@ -63,10 +63,7 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     futr_exog = check_futr_exog(params["futr_exog"])  # inputs, not series: known at each cutoff
     hist_exog = check_hist_exog(params["hist_exog"], params["futr_exog"])
     if long:  # pivoted: a column per covariate and series, which the wide copies name
-        pivoted = {covariate_column(c, s) for c in futr_exog + hist_exog for s in wide.columns}
-        series = [c for c in wide.columns if c not in pivoted]
-        futr_exog = [covariate_column(c, s) for c in futr_exog for s in series]
-        hist_exog = [covariate_column(c, s) for c in hist_exog for s in series]
+        futr_exog, hist_exog = pivoted_covariates(list(wide.columns), futr_exog, hist_exog)
         estimator = clone(estimator).set_params(futr_exog=futr_exog or None,
                                                 hist_exog=hist_exog or None)
     series = [c for c in wide.columns if c not in futr_exog and c not in hist_exog]

@@ -17,14 +17,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import conformal, distributed, model_io
 from .checkpoint import Checkpointer, fingerprint
-from .covariates import (calendar_columns, calendar_features, check_exog, check_futr_exog,
+from .covariates import (calendar_columns, calendar_features, check_futr_exog,
                          check_hist_exog, future_values, split_targets)
 from .cross_validation import cross_validation
 from .data import FrameOptions, SlidingWindows, _split_time_axis, as_pandas, fit_scaler
 from .errors import TSMambaInputError
 from .fitted import FittedState
 from .long_format import (LongColumns, check_long, covariate_column, future_rows, is_long,
-                          long_future, misalignment, series_ids, to_long)
+                          long_future, misalignment, pivoted_covariates, series_ids, to_long)
 from .models import ALIASES, CHANNEL_INDEPENDENT
 from .panel import (MAX_VALIDATION_WINDOWS, PanelWindows, forecast_panel,
                     future_stamps, panel_scaler, read_panel, read_static, scaled_values,
@@ -33,20 +33,15 @@ from .training import build_and_train
 from .validation import check_params, positive_int, resolve_device
 
 
-def _scaled_by(values: np.ndarray, training: np.ndarray):
-    """As `_scaled`, the scaler fitted on the rows where `training` (rows,) holds."""
+def _scaled(values: np.ndarray, train_stop: int | None = None,
+            training: np.ndarray | None = None):
+    """A scaler fitted on rows [0, train_stop) of `values` (rows, k), or on the rows where
+    `training` (rows,) holds, and the scaled float32 tensor; (None, None) when there are no
+    columns."""
     if values.shape[1] == 0:
         return None, None
-    scaler = fit_scaler(values[training], int(training.sum()))
-    return scaler, torch.from_numpy(scaler.transform(values).astype(np.float32))
-
-
-def _scaled(values: np.ndarray, train_stop: int):
-    """A scaler fitted on rows [0, train_stop) of `values` (rows, k) and the scaled float32
-    tensor; (None, None) when there are no columns."""
-    if values.shape[1] == 0:
-        return None, None
-    scaler = fit_scaler(values, train_stop)
+    scaler = (fit_scaler(values, train_stop) if training is None
+              else fit_scaler(values[training], int(training.sum())))
     return scaler, torch.from_numpy(scaler.transform(values).astype(np.float32))
 
 
@@ -316,16 +311,15 @@ class TSMambaForecaster(BaseEstimator):
         scaled = scaled_values(panel, scaler)  # (rows, 1)
         # The covariates: one scale each over every series' training rows; static features
         # over the series.
-        series = np.repeat(np.arange(len(lengths)), lengths)  # (rows,)
-        training = np.arange(len(panel.values)) - panel.offsets[series] < stops[series]
+        training = panel.rows_before(stops)  # (rows,)
         known = np.column_stack([panel.covariates[c] for c in futr]
                                 + [calendar_features(panel.times, calendar)]) \
             if futr or calendar else np.empty((len(panel.values), 0))
         observed = (np.column_stack([panel.covariates[c] for c in hist]) if hist
                     else np.empty((len(panel.values), 0)))
-        known_scaler, known_scaled = _scaled_by(known, training)
-        past_scaler, past_scaled = _scaled_by(observed, training)
-        static_scaler, static_scaled = _scaled_by(static, np.ones(len(static), bool))
+        known_scaler, known_scaled = _scaled(known, training=training)
+        past_scaler, past_scaled = _scaled(observed, training=training)
+        static_scaler, static_scaled = _scaled(static, len(static))
         on = [t.to(device) if t is not None else None
               for t in (scaled, known_scaled, past_scaled, static_scaled)]
         zeros = np.zeros_like(lengths)
@@ -410,8 +404,7 @@ class TSMambaForecaster(BaseEstimator):
         """The series to forecast (rows, m) and their names; the covariates known in the
         future, their names and values (rows, k), the futr_exog columns then the calendar;
         and those observed only in the past, their names and values (rows, p)."""
-        futr_exog = self._covariate_columns(frame.columns, long, self.futr_exog)
-        hist_exog = self._covariate_columns(frame.columns, long, self.hist_exog)
+        futr_exog, hist_exog = self._covariate_columns(frame.columns, long)
         if long:
             named = check_futr_exog(self.futr_exog) + check_hist_exog(self.hist_exog)
             absent = [c for c in named
@@ -431,24 +424,18 @@ class TSMambaForecaster(BaseEstimator):
         return (frame.values[:, targets], [frame.columns[j] for j in targets],
                 futr_exog + calendar, known, hist_exog, frame.values[:, hist])
 
-    def _covariate_columns(self, columns: list[str], long: bool, named) -> list[str]:
-        """The wide columns of the covariates `named` (futr_exog or hist_exog): as named,
-        or, pivoted from a long frame, one per covariate and series
-        (`long_format.covariate_column`)."""
-        names = check_exog("covariates", named)
-        if not long:
-            return names
-        everything = check_futr_exog(self.futr_exog) + check_hist_exog(self.hist_exog)
-        pivoted = {covariate_column(c, s) for c in everything for s in columns}
-        series = [s for s in columns if s not in pivoted]
-        return [covariate_column(c, s) for c in names for s in series]
+    def _covariate_columns(self, columns: list[str], long: bool) -> tuple[list, list]:
+        """The wide columns of the futr_exog and hist_exog covariates: as named, or, pivoted
+        from a long frame, one per covariate and series (`long_format.pivoted_covariates`)."""
+        futr, hist = check_futr_exog(self.futr_exog), check_hist_exog(self.hist_exog)
+        return pivoted_covariates(columns, futr, hist) if long else (futr, hist)
 
     def _history_from(self, df):
         """The last lookback rows of `df`: the fitted series' values (lookback, m), their
         timestamps, whether `df` is long, and the past covariates' values (lookback, p)."""
         frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
-        futr_exog = self._covariate_columns(frame.columns, long, self.futr_exog)  # not read
+        futr_exog = self._covariate_columns(frame.columns, long)[0]  # not read here
         past = self.past_covariates_
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns

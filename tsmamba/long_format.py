@@ -33,6 +33,16 @@ def covariate_column(name: str, series: str) -> str:
     return f"{name}[{series}]"
 
 
+def pivoted_covariates(columns: list[str], futr_exog: list[str],
+                       hist_exog: list[str]) -> tuple[list[str], list[str]]:
+    """The wide columns that `to_wide` made of a long frame's futr_exog and hist_exog
+    covariates, among its `columns`: one per covariate and series, series in column order."""
+    pivoted = {covariate_column(c, s) for c in futr_exog + hist_exog for s in columns}
+    series = [s for s in columns if s not in pivoted]
+    return ([covariate_column(c, s) for c in futr_exog for s in series],
+            [covariate_column(c, s) for c in hist_exog for s in series])
+
+
 def is_long(df, columns: LongColumns) -> bool:
     """A frame is long when it has the id and target columns (and is not indexed by time)."""
     return (isinstance(df, pd.DataFrame) and columns.id_col in df.columns

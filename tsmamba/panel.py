@@ -64,6 +64,15 @@ class RaggedPanel:
         picked = (self.values if values is None else values)[rows.T]  # (count, n, ...)
         return np.ascontiguousarray(picked)
 
+    @property
+    def row_series(self) -> np.ndarray:  # (rows,) the series each row of `values` is of
+        return np.repeat(np.arange(len(self.names)), self.lengths)
+
+    def rows_before(self, stops: np.ndarray) -> np.ndarray:
+        """(rows,) whether each row lies before its series' row `stops[series]`."""
+        series = self.row_series
+        return np.arange(len(self.values)) - self.offsets[series] < stops[series]
+
     def series_of(self, rows: np.ndarray) -> np.ndarray:
         """The series (0 .. n - 1) that each of `rows` belongs to."""
         return np.searchsorted(self.offsets, rows, side="right") - 1
@@ -213,9 +222,7 @@ def panel_scaler(panel: RaggedPanel, stops: np.ndarray) -> StandardScaler:
     StandardScaler of n columns, one a series, whose transform applies to `last_rows`.
     A series (nearly) constant there has its scale floored as `data.fit_scaler` does."""
     n = len(panel.names)
-    series = np.repeat(np.arange(n), panel.lengths)  # (rows,)
-    position = np.arange(len(panel.values)) - panel.offsets[series]
-    train = position < stops[series]
+    series, train = panel.row_series, panel.rows_before(stops)  # (rows,) each
     count = np.maximum(stops, 1)
     mean = np.bincount(series[train], panel.values[train], minlength=n) / count
     deviation = panel.values[train] - mean[series[train]]
@@ -232,7 +239,7 @@ def panel_scaler(panel: RaggedPanel, stops: np.ndarray) -> StandardScaler:
 
 def scaled_values(panel: RaggedPanel, scaler: StandardScaler) -> torch.Tensor:
     """(rows, 1) float32: each value standardised by its series' statistics."""
-    series = np.repeat(np.arange(len(panel.names)), panel.lengths)
+    series = panel.row_series
     scaled = (panel.values - scaler.mean_[series]) / scaler.scale_[series]
     return torch.from_numpy(scaled.astype(np.float32)).unsqueeze(1)
 
