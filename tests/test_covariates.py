@@ -84,6 +84,20 @@ def test_the_covariates_change_the_forecast_as_learned():
     assert (gap["a"] > 0).all() and (gap["b"] < 0).all()
 
 
+def test_past_covariates_act_by_their_moves_from_their_lookback_level():
+    # RevIN takes the targets' lookback mean as their level: a past covariate's effect is of
+    # its moves from its own lookback mean, so the same moves from another level (a series
+    # rebased, a trend further on) give the same forecast.
+    frame = _leading(n=300)
+    est = _fit(frame.iloc[:-8], hist_exog=["lead"], max_epochs=2)
+    history = frame.iloc[-40:-8]
+    forecast = est.predict(history)
+    pd.testing.assert_frame_equal(est.predict(history.assign(lead=history["lead"] - 2.0)),
+                                  forecast, atol=1e-4, rtol=1e-4)
+    moved = est.predict(history.assign(lead=history["lead"] * 2.0))  # other moves: an effect
+    assert (moved - forecast).abs().to_numpy().max() > 1e-2
+
+
 def test_a_model_with_covariates_survives_save_and_load(tmp_path):
     est = _fit(_panel(), futr_exog=["price"], calendar=True, max_epochs=2)
     future = est.make_future_frame().assign(price=0.5)

@@ -245,6 +245,7 @@ def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows
                                 "teacher=")
     config = build_config(params["model"], params["model_options"], n_series=len(columns),
                           n_future_covariates=n_covariates, n_past_covariates=n_past,
+                          relative_past_covariates=True,
                           **params)
     teacher = (teacher_forecast(params["teacher"], columns, params["lookback"],
                                 params["horizon"], scaler, device)

@@ -125,6 +125,10 @@ class PatchConfig:
     # existed have none.
     n_future_covariates: int = 0
     n_past_covariates: int = 0
+    # The past covariates' effects are of their moves from their lookback means, not of their
+    # values (`covariate_effects`). The estimator sets True; files saved before read False and
+    # forecast as they did.
+    relative_past_covariates: bool = False
 
 
 class PatchModel(nn.Module):
