@@ -84,18 +84,37 @@ def test_the_covariates_change_the_forecast_as_learned():
     assert (gap["a"] > 0).all() and (gap["b"] < 0).all()
 
 
-def test_past_covariates_act_by_their_moves_from_their_lookback_level():
-    # RevIN takes the targets' lookback mean as their level: a past covariate's effect is of
-    # its moves from its own lookback mean, so the same moves from another level (a series
-    # rebased, a trend further on) give the same forecast.
-    frame = _leading(n=300)
-    est = _fit(frame.iloc[:-8], hist_exog=["lead"], max_epochs=2)
-    history = frame.iloc[-40:-8]
-    forecast = est.predict(history)
-    pd.testing.assert_frame_equal(est.predict(history.assign(lead=history["lead"] - 2.0)),
-                                  forecast, atol=1e-4, rtol=1e-4)
-    moved = est.predict(history.assign(lead=history["lead"] * 2.0))  # other moves: an effect
+def test_covariates_act_by_their_moves_from_their_lookback_level():
+    # RevIN takes the targets' lookback mean as their level, and with it the covariates' part
+    # of that level: a covariate's effect is of its moves from its own lookback mean, so the
+    # same moves from another level (a price rebased, a trend further on) give the same
+    # forecast. Static features are levels, and stay so (test_panel_covariates.py).
+    frame = _panel(n=300).assign(lead=lambda f: np.roll(f["price"].to_numpy(), 3))
+    est = _fit(frame.iloc[:-8], futr_exog=["price"], hist_exog=["lead"], max_epochs=2)
+    history, future = frame.iloc[-40:-8], frame.iloc[-8:][["price"]]
+    forecast = est.predict(history, futr_df=future)
+    rebased = history.assign(price=history["price"] + 3.0, lead=history["lead"] - 2.0)
+    pd.testing.assert_frame_equal(est.predict(rebased, futr_df=future + 3.0), forecast,
+                                  atol=1e-4, rtol=1e-4)
+    moved = est.predict(history, futr_df=future + 3.0)  # the future alone moves: an effect
     assert (moved - forecast).abs().to_numpy().max() > 1e-2
+    moved = est.predict(history.assign(lead=history["lead"] * 2.0), futr_df=future)
+    assert (moved - forecast).abs().to_numpy().max() > 1e-2
+
+
+def test_predict_reads_the_known_covariates_over_the_lookback(with_price):
+    est = with_price
+    history = _panel(n=100)[["a", "b", "price"]]
+    future = est.make_future_frame(history).assign(price=0.5)
+    with pytest.raises(TSMambaInputError, match=r"the history lacks the futr_exog covariates "
+                                                r"\['price'\].*beside the series"):
+        est.predict(history[["a", "b"]], futr_df=future)
+    # What fit saw last is kept: from the end of the training data nothing more is needed.
+    assert est.covariate_history_.shape == (32, 1)
+    assert np.isfinite(est.predict(futr_df=est.make_future_frame().assign(price=0.5))
+                       .to_numpy()).all()
+    plan = est.make_future_frame(history[["a", "b"]])  # the plan needs only the timestamps
+    assert (plan.index == future.index).all()
 
 
 def test_a_model_with_covariates_survives_save_and_load(tmp_path):
@@ -217,8 +236,11 @@ def test_long_covariates_are_one_input_per_series_and_predict_reads_them_long(tm
     assert (plan["ds"].iloc[:8].to_numpy() == test["ds"].iloc[:8].to_numpy()).all()
     forecast = est.predict(futr_df=test.drop(columns="y"))
     assert list(forecast.columns) == ["unique_id", "ds", "S4"] and len(forecast) == 16
-    # A history without the covariate columns: only their future values are read.
-    again = est.predict(train.drop(columns="price"), futr_df=test.drop(columns="y"))
+    # A history carries the covariates too: their moves from its lookback act.
+    with pytest.raises(TSMambaInputError, match=r"the history lacks the futr_exog covariates "
+                                                r"\['price'\].*pass them beside y"):
+        est.predict(train.drop(columns="price"), futr_df=test.drop(columns="y"))
+    again = est.predict(train, futr_df=test.drop(columns="y"))
     pd.testing.assert_frame_equal(again, forecast)
     est.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(

@@ -228,28 +228,37 @@ def test_a_model_saved_before_norm_was_a_setting_forecasts_with_revin(tmp_path, 
     pd.testing.assert_frame_equal(loaded.predict(), est.predict(), check_exact=True)
 
 
-def test_a_model_saved_before_relative_past_covariates_keeps_their_values_effects(tmp_path,
-                                                                                    fast):
-    """Files written before past covariates acted by their moves from their lookback level
-    hold networks trained on the values themselves: they load so and keep reading them."""
+def test_a_model_saved_before_relative_covariates_keeps_reading_their_values(tmp_path, fast):
+    """Files written before covariates acted by their moves from their lookback level hold
+    networks trained on the values themselves: they load so, keep reading them, and still
+    forecast from a history without the known covariates' columns."""
     import numpy as np
 
     index = pd.date_range("2024-01-01", periods=150, freq="h")
-    lead = np.random.default_rng(0).normal(size=150)
-    frame = pd.DataFrame({"a": 2 * np.roll(lead, 4), "lead": lead}, index=index)
-    est = TSMambaForecaster(horizon=4, lookback=24, hist_exog=["lead"], **fast).fit(frame)
+    rng = np.random.default_rng(0)
+    lead, price = rng.normal(size=150), rng.normal(size=150)
+    frame = pd.DataFrame({"a": 2 * np.roll(lead, 4) + price, "lead": lead, "price": price},
+                         index=index)
+    est = TSMambaForecaster(horizon=4, lookback=24, hist_exog=["lead"], futr_exog=["price"],
+                            **fast).fit(frame)
     est.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    del config["model_config"]["relative_past_covariates"]
+    for key in ("relative_past_covariates", "relative_future_covariates", "n_static_covariates"):
+        del config["model_config"][key]
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     _rehash(tmp_path / "m")
     loaded = TSMambaForecaster.load(tmp_path / "m")
-    assert est.model_.relative_past and not loaded.model_.relative_past
+    assert est.model_.relative_past and est.model_.n_moving == 1
+    assert not loaded.model_.relative_past and loaded.model_.n_moving == 0
     history = frame.iloc[-24:]
-    rebased = history.assign(lead=history["lead"] + 3.0)
-    assert (loaded.predict(rebased) - loaded.predict(history)).abs().to_numpy().max() > 1e-3
-    pd.testing.assert_frame_equal(est.predict(rebased), est.predict(history), atol=1e-4,
-                                  rtol=1e-4)
+    future = est.make_future_frame().assign(price=0.5)
+    rebased = history.assign(lead=history["lead"] + 3.0, price=history["price"] + 3.0)
+    gap = loaded.predict(rebased, futr_df=future + 3.0) - loaded.predict(history, futr_df=future)
+    assert gap.abs().to_numpy().max() > 1e-3
+    pd.testing.assert_frame_equal(est.predict(rebased, futr_df=future + 3.0),
+                                  est.predict(history, futr_df=future), atol=1e-4, rtol=1e-4)
+    pd.testing.assert_frame_equal(loaded.predict(history.drop(columns="price"), futr_df=future),
+                                  loaded.predict(history, futr_df=future))
 
 
 def test_save_never_deletes_what_a_user_put_beside_a_model(fitted, tmp_path):

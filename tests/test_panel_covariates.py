@@ -97,6 +97,26 @@ def test_panel_covariates_survive_save_load_and_new_histories(tmp_path):
         est.predict()
 
 
+def test_a_panel_forecast_reads_each_series_known_covariates_over_its_lookback():
+    train, test, static = responsive_panel(n_series=4)
+    est = _fit(train, static[["unique_id", "response"]], futr_exog=["price"], max_epochs=2)
+    assert est.covariate_history_.shape == (32, 4, 1)  # (lookback, series, k)
+    future = test.drop(columns="y")
+    forecast = est.predict(futr_df=future)
+    pd.testing.assert_frame_equal(est.predict(train, futr_df=future), forecast)
+    # Each series' price moved to another level over its lookback and future alike: the
+    # same moves, the same forecast.
+    shift = train["unique_id"].map({"s00": 3.0, "s01": -1.0, "s02": 0.0, "s03": 2.0})
+    rebased = train.assign(price=train["price"] + shift)
+    moved = future.assign(price=future["price"] + future["unique_id"].map(
+        {"s00": 3.0, "s01": -1.0, "s02": 0.0, "s03": 2.0}))
+    pd.testing.assert_frame_equal(est.predict(rebased, futr_df=moved), forecast,
+                                  atol=1e-4, rtol=1e-4)
+    with pytest.raises(TSMambaInputError, match=r"the history lacks the futr_exog covariates "
+                                                r"\['price'\].*beside y"):
+        est.predict(train.drop(columns="price"), futr_df=future)
+
+
 def test_static_df_errors_name_the_series_and_column(fast):
     train, _, static = responsive_panel(n_series=4)
     train = train.drop(columns="price")

@@ -45,6 +45,15 @@ def _scaled(values: np.ndarray, train_stop: int | None = None,
     return scaler, torch.from_numpy(scaler.transform(values).astype(np.float32))
 
 
+def _panel_known(panel, futr: list, calendar: list) -> np.ndarray:
+    """(rows, k) the known covariates of every row of `panel`: the futr_exog columns, then the
+    calendar features of the rows' timestamps."""
+    if not futr and not calendar:
+        return np.empty((len(panel.values), 0))
+    return np.column_stack([panel.covariates[c] for c in futr]
+                           + [calendar_features(panel.times, calendar)])
+
+
 class TSMambaForecaster(BaseEstimator):
     """Multivariate forecaster: every column of a wide frame is forecast jointly, but those
     named as covariates known in the future (`futr_exog`), which are inputs.
@@ -250,6 +259,7 @@ class TSMambaForecaster(BaseEstimator):
             covariates=covariates,
             covariate_mean=known_scaler.mean_ if covariates else None,
             covariate_scale=known_scaler.scale_ if covariates else None,
+            covariate_history=known[-self.lookback:].copy() if covariates else None,
             past_covariates=past, past_mean=past_scaler.mean_ if past else None,
             past_scale=past_scaler.scale_ if past else None,
             past_history=observed[-self.lookback:].copy() if past else None).apply(self)
@@ -312,9 +322,7 @@ class TSMambaForecaster(BaseEstimator):
         # The covariates: one scale each over every series' training rows; static features
         # over the series.
         training = panel.rows_before(stops)  # (rows,)
-        known = np.column_stack([panel.covariates[c] for c in futr]
-                                + [calendar_features(panel.times, calendar)]) \
-            if futr or calendar else np.empty((len(panel.values), 0))
+        known = _panel_known(panel, futr, calendar)
         observed = (np.column_stack([panel.covariates[c] for c in hist]) if hist
                     else np.empty((len(panel.values), 0)))
         known_scaler, known_scaled = _scaled(known, training=training)
@@ -349,7 +357,7 @@ class TSMambaForecaster(BaseEstimator):
             params, [self.target_col], scaler, train_windows, val_windows, device,
             checkpoint_dir, [t for t in (scaled, torch.from_numpy(panel.offsets), known_scaled,
                                          past_scaled, static_scaled) if t is not None],
-            stops.tolist(), n_known, observed.shape[1], stacklevel=4)
+            stops.tolist(), n_known, observed.shape[1], static.shape[1], stacklevel=4)
         # Intervals: the validation windows' absolute errors in scaled units, (n, f, 1):
         # predict multiplies them by each series' own scale.
         scores = (conformal.conformity_scores(network, val_windows)
@@ -366,6 +374,8 @@ class TSMambaForecaster(BaseEstimator):
             past_covariates=hist, past_mean=past_scaler.mean_ if past_scaler else None,
             past_scale=past_scaler.scale_ if past_scaler else None,
             past_history=panel.last_rows(self.lookback, observed) if hist else None,
+            covariate_history=(panel.last_rows(self.lookback, known)
+                               if futr or calendar else None),
             static_covariates=static_names, static_values=static if static_names else None,
             static_mean=static_scaler.mean_ if static_scaler else None,
             static_scale=static_scaler.scale_ if static_scaler else None).apply(self)
@@ -373,7 +383,7 @@ class TSMambaForecaster(BaseEstimator):
 
     def _train(self, params, columns, scaler, train_windows, val_windows, device,
                checkpoint_dir, data: list, split, n_covariates: int = 0, n_past: int = 0,
-               stacklevel: int = 3):
+               n_static: int = 0, stacklevel: int = 3):
         """The network trained on the windows (checkpointed to `checkpoint_dir`, whose run
         is told by the parameters, the scaled `data` and the `split`); says so when training
         stopped at the epoch limit."""
@@ -388,7 +398,8 @@ class TSMambaForecaster(BaseEstimator):
         try:
             network, config, result = build_and_train(params, columns, scaler,
                                                       train_windows, val_windows, device,
-                                                      checkpointer, n_covariates, n_past)
+                                                      checkpointer, n_covariates, n_past,
+                                                      n_static)
         finally:
             if checkpointer is not None:
                 checkpointer.release()  # the directory is free for the next run
@@ -432,10 +443,11 @@ class TSMambaForecaster(BaseEstimator):
 
     def _history_from(self, df):
         """The last lookback rows of `df`: the fitted series' values (lookback, m), their
-        timestamps, whether `df` is long, and the past covariates' values (lookback, p)."""
+        timestamps, whether `df` is long, the past covariates' values (lookback, p), and the
+        known covariates' (lookback, k), or None where `df` lacks a futr_exog column."""
         frame, long = self._frame_options().read(
             df, self.freq_, self.lookback, f" (the lookback of {self.lookback})")
-        futr_exog = self._covariate_columns(frame.columns, long)[0]  # not read here
+        futr_exog = self._covariate_columns(frame.columns, long)[0]
         past = self.past_covariates_
         missing = [c for c in self.columns_ if c not in frame.columns]
         unseen = [c for c in frame.columns
@@ -451,14 +463,34 @@ class TSMambaForecaster(BaseEstimator):
                 "their values over the lookback; pass them beside the series")
         order = [frame.columns.index(c) for c in self.columns_]  # reordered columns are fine
         observed = frame.values[-self.lookback:, [frame.columns.index(c) for c in past]]
-        return (frame.values[-self.lookback:, order], frame.index[-self.lookback:], long,
-                observed)
+        index = frame.index[-self.lookback:]
+        known = None
+        if all(c in frame.columns for c in futr_exog):
+            calendar = self.covariates_[len(futr_exog):]
+            known = np.concatenate([frame.values[-self.lookback:, [frame.columns.index(c)
+                                                                   for c in futr_exog]],
+                                    calendar_features(index, calendar)], axis=1)
+        return frame.values[-self.lookback:, order], index, long, observed, known
+
+    def _reads_covariate_lookback(self) -> bool:
+        """Whether the network reads the known covariates' lookback rows (their level): models
+        fitted since their effects are of moves from it; files saved before read none."""
+        return bool(self.covariates_) and getattr(self.config_, "relative_future_covariates",
+                                                  False)
+
+    def _lacking_covariate_history(self, columns: list, beside: str) -> TSMambaInputError:
+        return TSMambaInputError(
+            f"the history lacks the futr_exog covariates {columns}: the forecast reads their "
+            "values over the lookback (their moves from there act on the forecast) as well as "
+            f"futr_df's; pass them beside {beside}")
 
     def predict(self, df=None, level=None, h=None, futr_df=None) -> pd.DataFrame:
         """Forecast `horizon` steps (or the first `h` of them) after the training data, or
         after the end of `df`. A model fitted with `futr_exog` needs their values at the
         timestamps forecast: `futr_df`, a frame of those columns indexed (or with a time
         column) by time, as `make_future_frame()` gives it to fill; other rows are ignored.
+        A history `df` carries those columns too: the network reads their moves from their
+        lookback mean (`tsmamba.models.covariate_effects`).
 
         Wide in, wide out: horizon rows x the fitted columns, in the data's units, indexed by
         the timestamps that follow the history; with `level` (a percentage or a list, e.g.
@@ -479,9 +511,9 @@ class TSMambaForecaster(BaseEstimator):
             return self._predict_panel(df, steps, levels, futr_df)
         if df is None:
             history, index, long = self.history_, self.history_index_, self.input_format_ == "long"
-            observed = self.past_history_
+            observed, known = self.past_history_, self.covariate_history_
         else:
-            history, index, long, observed = self._history_from(df)
+            history, index, long, observed, known = self._history_from(df)
         future = pd.date_range(index[-1] + self.freq_, periods=steps, freq=self.freq_,
                                name=index.name)
         scaled = self.scaler_.transform(history).astype(np.float32)  # (lookback, m)
@@ -493,6 +525,12 @@ class TSMambaForecaster(BaseEstimator):
             if k:  # each step reads only its own covariates: steps past h stay zero, unread
                 window[0, self.lookback:self.lookback + steps, m:m + k] = \
                     torch.from_numpy(self._known_future(futr_df, future))
+                if known is not None:
+                    window[0, :self.lookback, m:m + k] = torch.from_numpy(
+                        ((known - self.covariate_mean_) / self.covariate_scale_).astype(np.float32))
+                elif self._reads_covariate_lookback():
+                    raise self._lacking_covariate_history(check_futr_exog(self.futr_exog),
+                                                          "y" if long else "the series")
             if p:
                 window[0, :self.lookback, m + k:] = torch.from_numpy(
                     ((observed - self.past_mean_) / self.past_scale_).astype(np.float32))
@@ -520,6 +558,7 @@ class TSMambaForecaster(BaseEstimator):
         """A panel's forecast, long: each series from its own end (the training data's, or
         that of `df`, a long frame of the same series)."""
         history, ends, observed = self.history_, self.history_index_, self.past_history_
+        known = self.covariate_history_
         options = self._frame_options()
         wide = self.input_format_ == "wide"  # a wide frame fitted with its static table
         if wide and df is not None:
@@ -555,9 +594,15 @@ class TSMambaForecaster(BaseEstimator):
             if self.past_covariates_:
                 observed = panel.last_rows(self.lookback, np.column_stack(
                     [panel.covariates[c] for c in self.past_covariates_]))[:, order]
+            futr = check_futr_exog(self.futr_exog)
+            lacking = [c for c in futr if c not in panel.covariates]
+            if lacking and self._reads_covariate_lookback():
+                raise self._lacking_covariate_history(lacking, "y")
+            known = None if lacking or not self.covariates_ else panel.last_rows(
+                self.lookback, _panel_known(panel, futr, self.covariates_[len(futr):]))[:, order]
         stamps = future_stamps(ends, self.freq_, steps)  # (n * steps,), series after series
         values = forecast_panel(self.model_, self.scaler_, history, self.horizon,
-                                self._panel_inputs(futr_df, stamps, steps, observed))
+                                self._panel_inputs(futr_df, stamps, steps, observed, known))
         values = values[:steps]  # (steps, n)
         alias = ALIASES[self.model]
         ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
@@ -597,9 +642,11 @@ class TSMambaForecaster(BaseEstimator):
                                         **{c: values[c].to_numpy() for c in futr}})
                           for name in self.columns_], ignore_index=True)
 
-    def _panel_inputs(self, futr_df, stamps, steps: int, observed) -> np.ndarray | None:
+    def _panel_inputs(self, futr_df, stamps, steps: int, observed, known) -> np.ndarray | None:
         """(n, lookback + horizon, c) scaled covariates of each series' window, as
-        `PanelWindows` lays them out (future, static, past), or None when it has none."""
+        `PanelWindows` lays them out (future, static, past), or None when it has none;
+        `observed` (lookback, n, p) and `known` (lookback, n, k) are the past and the known
+        covariates over each series' lookback (`known` None: not given, left zero)."""
         n, l, f = len(self.columns_), self.lookback, self.horizon
         futr = check_futr_exog(self.futr_exog)
         blocks = []
@@ -620,10 +667,13 @@ class TSMambaForecaster(BaseEstimator):
                     f"futr_df's column {futr[col]!r} has no finite value for series "
                     f"{self.columns_[row // steps]!r} at {stamps[row]}; fill in the future values")
             calendar = self.covariates_[len(futr):]
-            known = np.concatenate([given, calendar_features(stamps, calendar)], axis=1)
-            known = (known - self.covariate_mean_) / self.covariate_scale_
-            block = np.zeros((n, l + f, known.shape[1]))
-            block[:, l:l + steps] = known.reshape(n, steps, -1)  # steps past h stay unread
+            future = np.concatenate([given, calendar_features(stamps, calendar)], axis=1)
+            future = (future - self.covariate_mean_) / self.covariate_scale_
+            block = np.zeros((n, l + f, future.shape[1]))
+            block[:, l:l + steps] = future.reshape(n, steps, -1)  # steps past h stay unread
+            if known is not None:
+                block[:, :l] = ((known - self.covariate_mean_)
+                                / self.covariate_scale_).transpose(1, 0, 2)
             blocks.append(block)
         elif futr_df is not None:
             raise TSMambaInputError("futr_df was given, but this model was fitted without "

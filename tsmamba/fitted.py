@@ -43,6 +43,9 @@ class FittedState:
     covariates: list = _kept("json", default_factory=list)
     covariate_mean: np.ndarray | None = _kept("array", default=None)  # (k,)
     covariate_scale: np.ndarray | None = _kept("array", default=None)  # (k,)
+    # Their last lookback rows (original units), which predict reads when it forecasts from the
+    # end of the training data: the network takes their moves from their lookback level.
+    covariate_history: np.ndarray | None = _kept("array", default=None)  # (lookback, k); panel: n, k
     # Covariates observed only in the past (hist_exog), in the network's order; their training
     # rows' mean and scale, and their last lookback rows (original units), which predict reads
     # when it forecasts from the end of the training data.

@@ -228,13 +228,14 @@ class Trained(NamedTuple):
 def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows,
                     val_windows: SlidingWindows | None, device: torch.device,
                     checkpointer: Checkpointer | None = None, n_covariates: int = 0,
-                    n_past: int = 0) -> Trained:
+                    n_past: int = 0, n_static: int = 0) -> Trained:
     """The one way from estimator parameters (`TSMambaForecaster.get_params()`, validated by
     `tsmamba.validation.check_params`) to a trained network: `fit`, backtests and
     cross-validation all come here. The windows hold the series `columns`, scaled by `scaler`,
     on `device`; a `teacher` among the parameters distils (`distillation.teacher_forecast`).
-    With `n_covariates` known in the future or `n_past` observed only in the past (the windows
-    carry them), the network adds their effects (`models.covariate_effects`).
+    With `n_covariates` known in the future (the last `n_static` of them static features) or
+    `n_past` observed only in the past (the windows carry them), the network adds their
+    effects (`models.covariate_effects`).
 
     Seeded by `params["random_state"]` alone: the caller's random state is left as it was,
     so the same seed gives the same network on CPU (on the same number of threads, which
@@ -245,7 +246,8 @@ def build_and_train(params, columns: list, scaler, train_windows: SlidingWindows
                                 "teacher=")
     config = build_config(params["model"], params["model_options"], n_series=len(columns),
                           n_future_covariates=n_covariates, n_past_covariates=n_past,
-                          relative_past_covariates=True,
+                          n_static_covariates=n_static, relative_past_covariates=True,
+                          relative_future_covariates=True,
                           **params)
     teacher = (teacher_forecast(params["teacher"], columns, params["lookback"],
                                 params["horizon"], scaler, device)

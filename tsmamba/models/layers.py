@@ -125,10 +125,13 @@ class PatchConfig:
     # existed have none.
     n_future_covariates: int = 0
     n_past_covariates: int = 0
-    # The past covariates' effects are of their moves from their lookback means, not of their
-    # values (`covariate_effects`). The estimator sets True; files saved before read False and
-    # forecast as they did.
+    # The last s of the k known covariates are static features, constant over a window.
+    n_static_covariates: int = 0
+    # The effects of the past covariates, and of the known ones that are not static, are of
+    # their moves from their lookback means, not of their values (`covariate_effects`). The
+    # estimator sets both True; files saved before read False and forecast as they did.
     relative_past_covariates: bool = False
+    relative_future_covariates: bool = False
 
 
 class PatchModel(nn.Module):
