@@ -113,6 +113,47 @@ def test_panel_errors_name_the_series_row_and_timestamp(fast):
         TSMambaForecaster(**settings).fit(text)
 
 
+def test_cross_validation_cuts_each_series_at_its_own_end(panel_fit):
+    est, df, settings = panel_fit
+    cv = est.cross_validation(df, n_windows=2, step_size=3, level=80)
+    assert list(cv.columns) == ["unique_id", "ds", "cutoff", "y", "S4", "S4-lo-80", "S4-hi-80"]
+    assert len(cv) == df["unique_id"].nunique() * 2 * 6
+    ends = df.groupby("unique_id")["ds"].max()
+    step = pd.Timedelta(hours=1)
+    for series, rows in cv.groupby("unique_id"):
+        cutoffs = sorted(rows["cutoff"].unique())  # windows end 3 rows apart, the last at the end
+        assert cutoffs == [ends[series] - 9 * step, ends[series] - 6 * step]
+        first = rows[rows["cutoff"] == cutoffs[0]]
+        assert (first["ds"] == pd.date_range(cutoffs[0] + step, periods=6, freq="h")).all()
+    truth = cv.merge(df, on=["unique_id", "ds"], suffixes=("", "_data"))
+    assert len(truth) == len(cv) and (truth["y"] == truth["y_data"]).all()
+    # refit=False: one model, fitted on each series' rows up to its first cutoff.
+    history = df[df["ds"] <= df["unique_id"].map(ends - 9 * step)]
+    fitted = TSMambaForecaster(**settings).fit(history)
+    first_fold = cv[cv["cutoff"] == cv["unique_id"].map(ends - 9 * step)]
+    np.testing.assert_allclose(first_fold["S4"].to_numpy(),
+                               fitted.predict(history).sort_values(["unique_id", "ds"])["S4"])
+    with pytest.raises(TSMambaInputError, match=r"series \[.*\] \(\d+\) have at most \d+ rows, "
+                                                r"too few for 40 windows"):
+        est.cross_validation(df, n_windows=40, step_size=3)
+
+
+def test_score_compares_each_series_with_the_rows_after_its_end(fast):
+    df = ragged(n_series=5)
+    after = df.groupby("unique_id").cumcount(ascending=False) < 4
+    train, test = df[~after], df[after]
+    est = TSMambaForecaster(**{**fast, "lookback": 24, "horizon": 6, "max_epochs": 2}).fit(train)
+    forecast = est.predict(h=4).merge(test, on=["unique_id", "ds"])
+    scale = forecast["unique_id"].map(dict(zip(est.series_ids_, est.scaler_.scale_)))
+    expected = -np.mean(((forecast["S4"] - forecast["y"]) / scale) ** 2)
+    assert est.score(test) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(TSMambaInputError, match=r"df has no rows of the fitted series \[100\]"):
+        est.score(test[test["unique_id"] != 100])
+    late = test.assign(ds=test["ds"] + pd.Timedelta(hours=2))
+    with pytest.raises(TSMambaInputError, match=r"df has no 'y' for series 100 at "):
+        est.score(late)
+
+
 def test_predict_refuses_other_series_or_a_wide_frame(panel_fit):
     est, df, _ = panel_fit
     with pytest.raises(TSMambaInputError, match=r"missing \['100'\] \(1\)"):

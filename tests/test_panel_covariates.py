@@ -171,12 +171,28 @@ def test_a_wide_frame_with_its_static_table_is_forecast_wide(tmp_path):
     series = list(responses)
     error = float(np.mean((forecast[series].to_numpy() - test[series].to_numpy()) ** 2))
     assert error < 0.5 * float(np.mean(test[series].to_numpy() ** 2))  # the response learnt
+    scale = est.scaler_.scale_  # score: the same forecast, on each series' training scale
+    expected = np.mean(((forecast[series].to_numpy() - test[series].to_numpy()) / scale) ** 2)
+    assert est.score(test) == pytest.approx(-expected, rel=1e-6)
     plan = est.make_future_frame()
     assert list(plan.columns) == ["price"] and (plan.index == test.index).all()
     est.save(tmp_path / "m")
     pd.testing.assert_frame_equal(TSMambaForecaster.load(tmp_path / "m").predict(
         train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]),
         est.predict(train.iloc[:200], futr_df=frame.iloc[200:208][["price"]]))
+
+
+def test_cross_validation_of_a_ragged_panel_with_covariates():
+    train, _, static = responsive_panel(n_series=4)
+    est = TSMambaForecaster(**{**SMALL, "max_epochs": 2}, futr_exog=["price"],
+                            hist_exog=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folds = est.cross_validation(train, n_windows=2, step_size=4, static_df=static)
+    assert len(folds) == 4 * 2 * 8 and np.isfinite(folds["S4"]).all()
+    ends = train.groupby("unique_id")["ds"].max()
+    last = folds.groupby("unique_id")["cutoff"].max()
+    assert (last == ends - pd.Timedelta(hours=8)).all()  # each series' own last window
 
 
 def test_cross_validation_with_static_features_keeps_each_series_covariates():

@@ -7,7 +7,10 @@ rows before its cutoff (score them with `tsmamba.metrics.evaluate`).
     ...                                          the last window ends at the last row
 
 With `refit=False` one model is fitted on the rows up to the first cutoff and reused; with
-`refit=True` a fresh model is fitted at every cutoff. The output is long, as utilsforecast
+`refit=True` a fresh model is fitted at every cutoff. In a panel of series that start and end
+at different times (a ragged panel, `tsmamba.panel`) the windows are each series' own: window
+k of every series ends (n_windows - 1 - k) * step_size rows before that series' last row, and
+its cutoff is that series' own timestamp, as each series is forecast from its own end. The output is long, as utilsforecast
 and neuralforecast write it: unique_id, ds, cutoff, y, the model's forecast (and bounds).
 """
 
@@ -38,12 +41,9 @@ def cross_validation(estimator, df, n_windows: int = 1, step_size: int | None = 
     options = FrameOptions.from_params(params)
     if is_long(df, options.long):
         check_long(df, options.long)
-        problem = misalignment(df, options.long)
-        if problem:
-            raise TSMambaInputError(
-                f"{problem}; cross-validation of a panel of unaligned series is not supported "
-                "yet: give the series the same timestamps, or fit on the rows before a cutoff "
-                "and compare predict() with the rows after it")
+        if misalignment(df, options.long):  # a ragged panel: each series' own cutoffs
+            return _ragged_folds(estimator, df, options.long, n_windows, step, horizon, refit,
+                                 level, static_df)
     frame, long = options.read(df, params["freq"], lookback + horizon,
                                f" (lookback {lookback} + horizon {horizon})")
     wide = frame.to_frame()  # validated, regular, one column per series (and covariate)
@@ -109,6 +109,46 @@ def _long_folds(estimator, df, names, times, origins, lookback, horizon, refit, 
         fold = forecast.merge(future[[names.id_col, names.time_col, names.target_col]],
                               on=[names.id_col, names.time_col], how="left")
         fold.insert(2, "cutoff", cutoff)
+        fold.insert(3, names.target_col, fold.pop(names.target_col))
+        folds.append(fold)
+    result = pd.concat(folds, ignore_index=True)
+    return result.sort_values([names.id_col, "cutoff", names.time_col], kind="stable",
+                              ignore_index=True)
+
+
+def _ragged_folds(estimator, df, names, n_windows, step, horizon, refit, level,
+                  static_df) -> pd.DataFrame:
+    """The folds of a ragged panel: at window k each series keeps the rows that end
+    (n_windows - 1 - k) * step + horizon rows before its own last one, and its next `horizon`
+    rows are the truth; the global model forecasts every series from its own cutoff."""
+    frame = df.assign(**{names.time_col: pd.to_datetime(df[names.time_col])})
+    frame = frame.sort_values([names.id_col, names.time_col], kind="stable", ignore_index=True)
+    from_end = frame.groupby(names.id_col, sort=False).cumcount(ascending=False).to_numpy()
+    lengths = frame.groupby(names.id_col, sort=False)[names.time_col].transform("size")
+    held = (n_windows - 1) * step + horizon  # rows after the first cutoff
+    short = frame.loc[lengths.to_numpy() <= held, names.id_col].unique()
+    if len(short):
+        shortest = int(lengths.min())
+        raise TSMambaInputError(
+            f"series {list(short[:5])} ({len(short)}) have at most {shortest} rows, too few "
+            f"for {n_windows} windows of horizon {horizon}, {step} apart ({held} rows after "
+            "the first cutoff, and a row before it at least); use fewer windows or a smaller "
+            "step_size, or leave those series out")
+    futr = bool(estimator.get_params()["futr_exog"])
+    est = None
+    folds = []
+    for k in range(n_windows):
+        after = (n_windows - 1 - k) * step  # each series' rows after this window
+        history = frame[from_end >= after + horizon]
+        truth = frame[(from_end >= after) & (from_end < after + horizon)]
+        if est is None or refit:
+            est = clone(estimator).fit(history, static_df=static_df)
+        forecast = est.predict(history, level=level,
+                               futr_df=truth.drop(columns=names.target_col) if futr else None)
+        cutoffs = history.groupby(names.id_col, sort=False)[names.time_col].max()
+        fold = forecast.merge(truth[[names.id_col, names.time_col, names.target_col]],
+                              on=[names.id_col, names.time_col], how="left")
+        fold.insert(2, "cutoff", fold[names.id_col].map(cutoffs).to_numpy())
         fold.insert(3, names.target_col, fold.pop(names.target_col))
         folds.append(fold)
     result = pd.concat(folds, ignore_index=True)

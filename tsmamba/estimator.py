@@ -690,12 +690,6 @@ class TSMambaForecaster(BaseEstimator):
     def _n_calendar(self) -> int:
         return len(calendar_columns(self.freq_)) if self.calendar else 0
 
-    def _aligned_only(self, what: str) -> None:
-        if self.global_model_:
-            raise TSMambaInputError(f"{what} of a model fitted on a panel of unaligned series "
-                                    "is not supported yet; predict() forecasts each series "
-                                    "from its own end")
-
     def _steps(self, h) -> int:
         """How many steps to forecast: the fitted horizon, or h <= it."""
         steps = self.horizon if h is None else h
@@ -771,7 +765,8 @@ class TSMambaForecaster(BaseEstimator):
         unused."""
         df = as_pandas(df)  # polars frames are converted at the door
         check_is_fitted(self, "model_")
-        self._aligned_only("score()")
+        if self.global_model_ and self.input_format_ == "long":
+            return self._panel_score(df)
         frame, _ = self._frame_options().read(df, self.freq_)
         forecast = self.predict(h=min(self.horizon, len(frame.values)),
                                 futr_df=df if self.futr_exog else None)
@@ -792,6 +787,41 @@ class TSMambaForecaster(BaseEstimator):
         truth = actual[self.columns_].to_numpy()[:len(forecast)]
         predicted = forecast[self.columns_].to_numpy()
         return -float(np.mean(((predicted - truth) / self.scaler_.scale_) ** 2))
+
+    def _panel_score(self, df) -> float:
+        """score() of a global model fitted on a long frame: each series' forecast from its own
+        end against the rows of `df` that follow it, each on its own training scale."""
+        names = self._frame_options().long
+        if not is_long(df, names):
+            raise TSMambaInputError(
+                f"this model was fitted on a long frame of a panel; score it on the rows that "
+                f"follow each series' end in that form ({names.id_col!r}, {names.time_col!r}, "
+                f"{names.target_col!r})")
+        check_long(df, names)
+        truth = df.assign(**{names.time_col: pd.to_datetime(df[names.time_col])})
+        ids = self.series_ids_ if self.series_ids_ is not None else self.columns_
+        counts = truth[names.id_col].value_counts()
+        absent = [i for i in ids if counts.get(i, 0) == 0]
+        if absent:
+            raise TSMambaInputError(f"df has no rows of the fitted series {absent[:5]} "
+                                    f"({len(absent)}); give each series the rows after its end")
+        steps = int(min(self.horizon, counts[list(ids)].min()))
+        forecast = self.predict(h=steps, futr_df=truth.drop(columns=names.target_col)
+                                if self.futr_exog else None)
+        alias = ALIASES[self.model]
+        joined = forecast.merge(truth[[names.id_col, names.time_col, names.target_col]],
+                                on=[names.id_col, names.time_col], how="left")
+        missing = joined[joined[names.target_col].isna()]
+        if len(missing):
+            first = missing.iloc[0]
+            raise TSMambaInputError(
+                f"score() compares each series' forecast after its end with the rows of df that "
+                f"follow it: df has no {names.target_col!r} for series {first[names.id_col]!r} "
+                f"at {first[names.time_col]} ({len(missing)} such rows)")
+        position = {name: j for j, name in enumerate(ids)}
+        scale = self.scaler_.scale_[joined[names.id_col].map(position).to_numpy()]
+        error = (joined[alias].to_numpy() - joined[names.target_col].to_numpy()) / scale
+        return -float(np.mean(error ** 2))
 
     def cross_validation(self, df, n_windows: int = 1, step_size: int | None = None,
                          refit: bool = False, level=None, static_df=None) -> pd.DataFrame:
