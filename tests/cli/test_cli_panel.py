@@ -65,3 +65,16 @@ def test_static_features_come_from_static(tmp_path):
     from tsmamba import TSMambaForecaster
 
     assert TSMambaForecaster.load(tmp_path / "m").static_covariates_ == ["size", "rent"]
+
+
+def test_cv_of_a_ragged_panel_cuts_each_series_at_its_own_end(tmp_path):
+    ends = write_panel(tmp_path / "panel.csv")
+    result = CliRunner().invoke(app, ["cv", str(tmp_path / "panel.csv"), "--n-windows", "2",
+                                      "-o", str(tmp_path / "cv.csv"), "--plot",
+                                      str(tmp_path / "cv.png"), *ARGS])
+    assert result.exit_code == 0, result.output
+    cv = pd.read_csv(tmp_path / "cv.csv", parse_dates=["ds", "cutoff"])
+    assert len(cv) == 3 * 2 * 4 and np.isfinite(cv["S4"]).all()
+    last = cv.groupby("unique_id")["cutoff"].max()
+    assert all(last[uid] == end - pd.Timedelta(hours=4) for uid, end in ends.items())
+    assert (tmp_path / "cv.png").stat().st_size > 0
