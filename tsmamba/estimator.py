@@ -473,8 +473,8 @@ class TSMambaForecaster(BaseEstimator):
         return frame.values[-self.lookback:, order], index, long, observed, known
 
     def _reads_covariate_lookback(self) -> bool:
-        """Whether the network reads the known covariates' lookback rows (their level): models
-        fitted since their effects are of moves from it; files saved before read none."""
+        """Whether the network reads the known covariates' lookback rows, whose mean their
+        effects are measured from: every model fitted now; files saved before read none."""
         return bool(self.covariates_) and getattr(self.config_, "relative_future_covariates",
                                                   False)
 
