@@ -25,3 +25,4 @@ def test_quickstart_notebook_executes_and_draws_its_figures(monkeypatch):
     text = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                    for o in cell.get("outputs", []))
     assert "loaded model forecasts identically" in text
+    assert "Name: cutoff" in text  # the ragged panel's cross-validation, each series' cutoffs
