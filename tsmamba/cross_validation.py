@@ -95,25 +95,11 @@ def _long_folds(estimator, df, names, times, origins, lookback, horizon, refit, 
     the long rows themselves, by time, so that every series keeps its own covariates."""
     stamps = pd.DatetimeIndex(pd.to_datetime(df[names.time_col]))
     frame = df.assign(**{names.time_col: stamps})
-    futr = bool(estimator.get_params()["futr_exog"])
-    est = None
-    folds = []
-    for origin in origins:
-        cutoff = times[origin - 1]
-        if est is None or refit:
-            est = clone(estimator).fit(frame[stamps <= cutoff], static_df=static_df)
-        history = frame[(stamps <= cutoff) & (stamps >= times[origin - lookback])]
-        future = frame[(stamps > cutoff) & (stamps <= times[origin + horizon - 1])]
-        forecast = est.predict(history, level=level,
-                               futr_df=future.drop(columns=names.target_col) if futr else None)
-        fold = forecast.merge(future[[names.id_col, names.time_col, names.target_col]],
-                              on=[names.id_col, names.time_col], how="left")
-        fold.insert(2, "cutoff", cutoff)
-        fold.insert(3, names.target_col, fold.pop(names.target_col))
-        folds.append(fold)
-    result = pd.concat(folds, ignore_index=True)
-    return result.sort_values([names.id_col, "cutoff", names.time_col], kind="stable",
-                              ignore_index=True)
+    cuts = [(stamps <= times[origin - 1],
+             (stamps <= times[origin - 1]) & (stamps >= times[origin - lookback]),
+             (stamps > times[origin - 1]) & (stamps <= times[origin + horizon - 1]))
+            for origin in origins]
+    return _folds_of_rows(estimator, frame, names, cuts, refit, level, static_df)
 
 
 def _ragged_folds(estimator, df, names, n_windows, step, horizon, refit, level,
@@ -134,15 +120,25 @@ def _ragged_folds(estimator, df, names, n_windows, step, horizon, refit, level,
             f"for {n_windows} windows of horizon {horizon}, {step} apart ({held} rows after "
             "the first cutoff, and a row before it at least); use fewer windows or a smaller "
             "step_size, or leave those series out")
+    cuts = []
+    for k in range(n_windows):
+        after = (n_windows - 1 - k) * step  # each series' rows after this window
+        history = from_end >= after + horizon
+        cuts.append((history, history, (from_end >= after) & (from_end < after + horizon)))
+    return _folds_of_rows(estimator, frame, names, cuts, refit, level, static_df)
+
+
+def _folds_of_rows(estimator, frame, names, cuts, refit, level, static_df) -> pd.DataFrame:
+    """Each of `cuts`, masks of `frame`'s rows (those to fit on, the history to forecast
+    from, the truth after it), as one fold: forecast, truth and each series' cutoff, the last
+    timestamp of its history. The first fit serves every fold unless `refit`."""
     futr = bool(estimator.get_params()["futr_exog"])
     est = None
     folds = []
-    for k in range(n_windows):
-        after = (n_windows - 1 - k) * step  # each series' rows after this window
-        history = frame[from_end >= after + horizon]
-        truth = frame[(from_end >= after) & (from_end < after + horizon)]
+    for fit_rows, history_rows, truth_rows in cuts:
         if est is None or refit:
-            est = clone(estimator).fit(history, static_df=static_df)
+            est = clone(estimator).fit(frame[fit_rows], static_df=static_df)
+        history, truth = frame[history_rows], frame[truth_rows]
         forecast = est.predict(history, level=level,
                                futr_df=truth.drop(columns=names.target_col) if futr else None)
         cutoffs = history.groupby(names.id_col, sort=False)[names.time_col].max()
